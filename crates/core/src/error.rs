@@ -1,0 +1,154 @@
+//! RFC-shaped errors. Every variant names the section that defines it; the one
+//! place that turns them into HTTP lives in the `authz` crate.
+use std::borrow::Cow;
+
+type Desc = Cow<'static, str>;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OAuthError {
+    /// RFC 6749 §5.2: malformed request, missing or repeated parameter.
+    #[error("invalid_request: {0}")]
+    InvalidRequest(Desc),
+    /// RFC 6749 §5.2: client authentication failed. `basic` records whether the
+    /// client tried HTTP Basic, which makes the answer a 401 with `WWW-Authenticate`.
+    #[error("invalid_client: {description}")]
+    InvalidClient { description: Desc, basic: bool },
+    /// RFC 6749 §5.2: grant or refresh token invalid, expired, revoked or misbound.
+    #[error("invalid_grant: {0}")]
+    InvalidGrant(Desc),
+    /// RFC 6749 §5.2: the client may not use this grant type.
+    #[error("unauthorized_client: {0}")]
+    UnauthorizedClient(Desc),
+    /// RFC 6749 §5.2: the grant type is not supported by this server.
+    #[error("unsupported_grant_type: {0}")]
+    UnsupportedGrantType(Desc),
+    /// RFC 6749 §5.2: requested scope invalid, unknown or exceeding the registration.
+    #[error("invalid_scope: {0}")]
+    InvalidScope(Desc),
+    /// RFC 6749 §4.1.2.1
+    #[error("access_denied: {0}")]
+    AccessDenied(Desc),
+    /// RFC 6749 §4.1.2.1
+    #[error("unsupported_response_type: {0}")]
+    UnsupportedResponseType(Desc),
+    /// RFC 7009 §2.2.1
+    #[error("unsupported_token_type: {0}")]
+    UnsupportedTokenType(Desc),
+    /// RFC 7591 §3.2.2
+    #[error("invalid_redirect_uri: {0}")]
+    InvalidRedirectUri(Desc),
+    /// RFC 7591 §3.2.2
+    #[error("invalid_client_metadata: {0}")]
+    InvalidClientMetadata(Desc),
+    /// RFC 6750 §3.1: the bearer token is missing, expired, revoked or malformed.
+    #[error("invalid_token: {0}")]
+    InvalidToken(Desc),
+    /// RFC 6750 §3.1
+    #[error("insufficient_scope: {0}")]
+    InsufficientScope(Desc),
+    /// Not an RFC 6749 code: the client sent too many requests (RFC 6585 §4).
+    #[error("too_many_requests: {description}")]
+    TooManyRequests { description: Desc, retry_after: u64 },
+    /// RFC 6749 §4.1.2.1: the store or another dependency is down (503).
+    #[error("temporarily_unavailable: {0}")]
+    TemporarilyUnavailable(Desc),
+    /// RFC 6749 §4.1.2.1: a bug; the description never carries internals.
+    #[error("server_error: {0}")]
+    ServerError(Desc),
+}
+
+impl OAuthError {
+    pub fn invalid_request(d: impl Into<Desc>) -> Self {
+        Self::InvalidRequest(d.into())
+    }
+    pub fn invalid_client(d: impl Into<Desc>, basic: bool) -> Self {
+        Self::InvalidClient {
+            description: d.into(),
+            basic,
+        }
+    }
+    pub fn invalid_scope(d: impl Into<Desc>) -> Self {
+        Self::InvalidScope(d.into())
+    }
+    pub fn invalid_grant(d: impl Into<Desc>) -> Self {
+        Self::InvalidGrant(d.into())
+    }
+    pub fn invalid_client_metadata(d: impl Into<Desc>) -> Self {
+        Self::InvalidClientMetadata(d.into())
+    }
+    pub fn invalid_redirect_uri(d: impl Into<Desc>) -> Self {
+        Self::InvalidRedirectUri(d.into())
+    }
+
+    /// The `error` code registered for this condition.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidClient { .. } => "invalid_client",
+            Self::InvalidGrant(_) => "invalid_grant",
+            Self::UnauthorizedClient(_) => "unauthorized_client",
+            Self::UnsupportedGrantType(_) => "unsupported_grant_type",
+            Self::InvalidScope(_) => "invalid_scope",
+            Self::AccessDenied(_) => "access_denied",
+            Self::UnsupportedResponseType(_) => "unsupported_response_type",
+            Self::UnsupportedTokenType(_) => "unsupported_token_type",
+            Self::InvalidRedirectUri(_) => "invalid_redirect_uri",
+            Self::InvalidClientMetadata(_) => "invalid_client_metadata",
+            Self::InvalidToken(_) => "invalid_token",
+            Self::InsufficientScope(_) => "insufficient_scope",
+            Self::TooManyRequests { .. } => "too_many_requests",
+            Self::TemporarilyUnavailable(_) => "temporarily_unavailable",
+            Self::ServerError(_) => "server_error",
+        }
+    }
+
+    pub fn description(&self) -> &str {
+        match self {
+            Self::InvalidClient { description, .. } | Self::TooManyRequests { description, .. } => {
+                description
+            }
+            Self::InvalidRequest(d)
+            | Self::InvalidGrant(d)
+            | Self::UnauthorizedClient(d)
+            | Self::UnsupportedGrantType(d)
+            | Self::InvalidScope(d)
+            | Self::AccessDenied(d)
+            | Self::UnsupportedResponseType(d)
+            | Self::UnsupportedTokenType(d)
+            | Self::InvalidRedirectUri(d)
+            | Self::InvalidClientMetadata(d)
+            | Self::InvalidToken(d)
+            | Self::InsufficientScope(d)
+            | Self::TemporarilyUnavailable(d)
+            | Self::ServerError(d) => d,
+        }
+    }
+
+    /// The HTTP status the RFCs give this error on the token-style endpoints.
+    pub fn status(&self) -> u16 {
+        match self {
+            // RFC 6749 §5.2 requires 401 when the client tried HTTP Basic and
+            // allows it otherwise; one status for every failed client
+            // authentication keeps clients' error handling simple.
+            Self::InvalidClient { .. } | Self::InvalidToken(_) => 401,
+            Self::InsufficientScope(_) | Self::AccessDenied(_) => 403,
+            Self::TooManyRequests { .. } => 429,
+            Self::TemporarilyUnavailable(_) => 503,
+            Self::ServerError(_) => 500,
+            _ => 400,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_client_is_401_and_others_400() {
+        assert_eq!(OAuthError::invalid_client("x", true).status(), 401);
+        assert_eq!(OAuthError::invalid_scope("x").status(), 400);
+        assert_eq!(OAuthError::invalid_scope("nope").description(), "nope");
+        assert_eq!(OAuthError::invalid_grant("x").code(), "invalid_grant");
+    }
+}

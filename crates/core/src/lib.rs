@@ -1,0 +1,24 @@
+//! Tollgate's domain: clients, scopes, token settings, redirect URIs and the
+//! RFC-shaped error type. Pure policy, no I/O; every other crate builds on it.
+#![forbid(unsafe_code)]
+
+pub mod client;
+pub mod clock;
+pub mod error;
+pub mod grant;
+pub mod redirect;
+pub mod scope;
+pub mod token;
+
+pub use client::{
+    AuthMethod, Client, ClientId, ClientSecret, ClientType, Registration, SecretHashKind,
+};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::OAuthError;
+pub use grant::GrantType;
+pub use redirect::RedirectUri;
+pub use scope::{ScopeMatching, ScopeSet};
+pub use token::{
+    AccessTokenFormat, RefreshMode, TokenHash, TokenKind, TokenRecord, TokenSettings,
+    TokenSettingsOverride,
+};
