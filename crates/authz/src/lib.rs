@@ -1,1 +1,130 @@
+//! The authorization server: grant handlers as plain functions, thin axum
+//! handlers around them, and the services the CLI shares.
 #![forbid(unsafe_code)]
+
+pub mod client_auth;
+pub mod clients;
+pub mod endpoints;
+pub mod error;
+pub mod form;
+pub mod grants;
+pub mod initial_tokens;
+pub mod issue;
+pub mod keys;
+pub mod registration;
+pub mod services;
+pub mod settings;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::Error;
+pub use keys::KeyRing;
+pub use services::Services;
+pub use settings::{AuthzSettings, CacheSettings, RegistrationSettings};
+
+use endpoints::{discovery, introspect, register, revoke, token, tokeninfo};
+use error::plain_error;
+
+/// What the HTTP handlers share.
+pub struct App {
+    pub svc: Services,
+    pub keys: KeyRing,
+}
+
+impl App {
+    /// Loads (or on first start creates) the signing key and returns the app.
+    pub async fn start(svc: Services) -> Result<Arc<Self>, Error> {
+        keys::ensure_key(&svc).await?;
+        let app = Arc::new(Self {
+            svc,
+            keys: KeyRing::default(),
+        });
+        app.keys.reload(&app.svc).await?;
+        Ok(app)
+    }
+
+    /// Picks up key rotations made by the CLI or another node.
+    pub fn spawn_key_refresh(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let app = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(app) = app.upgrade() else { break };
+                if let Err(e) = app.keys.reload(&app.svc).await {
+                    tracing::warn!(error = %e, "reloading signing keys failed");
+                }
+            }
+        })
+    }
+}
+
+/// Every route of the authorization server.
+pub fn router(app: Arc<App>) -> Router {
+    let mut r = Router::new()
+        .route("/oauth2/token", post(token::token))
+        .route("/oauth2/introspect", post(introspect::introspect))
+        .route("/oauth2/revoke", post(revoke::revoke))
+        .route(
+            "/oauth2/tokeninfo",
+            get(tokeninfo::tokeninfo).post(tokeninfo::tokeninfo),
+        )
+        .route("/oauth2/jwks", get(discovery::jwks))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery::discovery),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::discovery),
+        )
+        .route("/healthz", get(discovery::healthz))
+        .route("/readyz", get(discovery::readyz));
+    if app.svc.settings.registration.enabled {
+        r = r.route("/oauth2/register", post(register::register)).route(
+            "/oauth2/register/{client_id}",
+            get(register::read)
+                .put(register::update)
+                .delete(register::delete),
+        );
+    }
+    r.fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(app)
+        .layer(CatchPanicLayer::custom(|_| {
+            plain_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "internal error",
+            )
+        }))
+        .layer(TraceLayer::new_for_http())
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+            HeaderName::from_static("x-api-key"),
+        ]))
+}
+
+async fn not_found() -> Response {
+    plain_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+async fn method_not_allowed() -> Response {
+    plain_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request",
+        "method not allowed on this endpoint",
+    )
+    .into_response()
+}

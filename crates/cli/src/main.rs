@@ -1,1 +1,85 @@
-fn main() {}
+//! `tollgate`: serve the authorization server, or manage what it stores.
+#![forbid(unsafe_code)]
+
+mod commands;
+mod config;
+mod output;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use commands::{client::ClientCmd, keys::KeysCmd, regtoken::RegTokenCmd};
+
+#[derive(Parser)]
+#[command(
+    name = "tollgate",
+    version,
+    about = "OAuth 2.0 authorization server, API gateway and connection manager"
+)]
+struct Cli {
+    /// TOML configuration file (every key can also be set with TOLLGATE_SECTION__KEY).
+    #[arg(long, global = true, env = "TOLLGATE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Log format: text or json (overrides log.format).
+    #[arg(long, global = true, value_parser = ["text", "json"])]
+    log_format: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Create (idempotently) a demo client and print curl commands to try it.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Create or upgrade the database schema and exit.
+    Migrate,
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Client(ClientCmd),
+    /// Manage initial access tokens for dynamic client registration (RFC 7591).
+    #[command(subcommand, name = "registration-token")]
+    RegistrationToken(RegTokenCmd),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = (|| -> anyhow::Result<()> {
+        let mut cfg = config::Config::load(cli.config.as_deref())?;
+        if let Some(f) = &cli.log_format {
+            cfg.log.format = f.clone();
+        }
+        serve::init_logging(&cfg, matches!(cli.command, Command::Serve { .. }))?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(async {
+            match cli.command {
+                Command::Serve { demo } => serve::serve(cfg, demo).await,
+                Command::Migrate => commands::migrate(&cfg, cli.json).await,
+                Command::Client(c) => commands::client::run(&cfg, c, cli.json).await,
+                Command::RegistrationToken(c) => commands::regtoken::run(&cfg, c, cli.json).await,
+                Command::Keys(c) => commands::keys::run(&cfg, c, cli.json).await,
+            }
+        })
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

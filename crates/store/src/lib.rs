@@ -1,1 +1,144 @@
+//! Tollgate's storage: small capability traits and two backends, SQLite (the
+//! embedded default) and PostgreSQL (shared, multi-node). One contract test
+//! suite (`tests/contract.rs`) runs against both.
+//!
+//! [`open`] picks the backend from the URL, runs its migrations and returns an
+//! `Arc<dyn Store>`. Token inserts and audit events go through a batching
+//! writer (one transaction per batch, every caller answered only after
+//! `COMMIT`), so durability does not cost one fsync per request.
+//!
+//! Secrets never reach this crate in clear: tokens, codes and registration
+//! tokens arrive as SHA-256 hashes, client secrets as keyed or Argon2 hashes,
+//! private keys encrypted.
 #![forbid(unsafe_code)]
+
+mod batch;
+mod error;
+mod model;
+mod options;
+mod postgres;
+mod rows;
+mod sql;
+mod sqlite;
+
+pub use error::{Result, StoreError};
+pub use model::{
+    AuditEvent, AuditQuery, AuditRecord, CodeRecord, KeyStatus, RegistrationTokenRecord,
+    SigningKeyRecord,
+};
+pub use options::{SqliteSync, StoreOptions, open};
+
+use async_trait::async_trait;
+use tollgate_core::{Client, TokenHash, TokenRecord};
+
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// Fails with `Conflict` when the id is taken.
+    async fn create_client(&self, client: &Client) -> Result<()>;
+    async fn get_client(&self, id: &str) -> Result<Option<Client>>;
+    /// Replaces the stored client; `NotFound` when it does not exist.
+    async fn update_client(&self, client: &Client) -> Result<()>;
+    /// Deletes the client with its tokens and codes in one transaction.
+    /// Returns false when there was no such client.
+    async fn delete_client(&self, id: &str) -> Result<bool>;
+    /// Clients ordered by id, starting after `after` (keyset paging). A
+    /// `limit` of 0 means the default page (100); pages are capped at 1000.
+    async fn list_clients(&self, after: Option<&str>, limit: u32) -> Result<Vec<Client>>;
+}
+
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Commits all given tokens atomically (an access/refresh pair goes in
+    /// together) and returns only once they are durable: a 200 from the token
+    /// endpoint must never name a token that is not stored.
+    async fn insert_tokens(&self, tokens: Vec<TokenRecord>) -> Result<()>;
+    async fn find_token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>>;
+    /// Marks one token revoked (keeps the first revocation time). Returns
+    /// false when no such token exists.
+    async fn revoke_token(&self, hash: &TokenHash, now: i64) -> Result<bool>;
+    /// Revokes every token of one authorization grant (RFC 7009 §2.1: revoking
+    /// a refresh token reaches the access tokens of the same grant).
+    async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<u64>;
+    /// Revokes every token issued to a client.
+    async fn revoke_client_tokens(&self, client_id: &str, now: i64) -> Result<u64>;
+    /// Refresh-token rotation in one transaction: revokes `old` if it is still
+    /// active at `now` and inserts `new`. Returns false (and inserts nothing)
+    /// when `old` was already revoked, expired or unknown, so two concurrent
+    /// uses of one refresh token cannot both succeed.
+    async fn rotate_refresh(
+        &self,
+        old: &TokenHash,
+        now: i64,
+        new: Vec<TokenRecord>,
+    ) -> Result<bool>;
+    /// Deletes up to `limit` tokens that expired before `before`, or were
+    /// revoked before `before`. Returns how many were deleted.
+    async fn purge_tokens(&self, before: i64, limit: u32) -> Result<u64>;
+}
+
+#[async_trait]
+pub trait CodeStore: Send + Sync {
+    async fn insert_code(&self, code: &CodeRecord) -> Result<()>;
+    /// Marks the code used and returns it with `true` on its first use; on a
+    /// later use returns it with `false` (RFC 6749 §4.1.2: the caller then
+    /// revokes the grant). `None` when unknown.
+    async fn consume_code(&self, hash: &TokenHash, now: i64) -> Result<Option<(CodeRecord, bool)>>;
+    /// Deletes up to `limit` codes that expired before `before` (used or not:
+    /// an expired code can no longer be redeemed, so its replay check is moot).
+    /// Returns how many were deleted.
+    async fn purge_codes(&self, before: i64, limit: u32) -> Result<u64>;
+}
+
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Inserts a key. When it is `Active`, every other active key becomes
+    /// `Retired` in the same transaction (retired keys stay in the JWKS so
+    /// tokens they signed still verify).
+    async fn insert_key(&self, key: &SigningKeyRecord, now: i64) -> Result<()>;
+    /// All keys, newest first.
+    async fn list_keys(&self) -> Result<Vec<SigningKeyRecord>>;
+}
+
+#[async_trait]
+pub trait RegistrationTokenStore: Send + Sync {
+    async fn insert_registration_token(&self, token: &RegistrationTokenRecord) -> Result<()>;
+    /// Counts one use of an initial access token if it is valid at `now`
+    /// (not revoked, not expired, uses left), atomically. Returns the record
+    /// (after counting) when the use is granted, `None` otherwise.
+    async fn use_registration_token(
+        &self,
+        hash: &TokenHash,
+        now: i64,
+    ) -> Result<Option<RegistrationTokenRecord>>;
+    async fn list_registration_tokens(&self) -> Result<Vec<RegistrationTokenRecord>>;
+    async fn revoke_registration_token(&self, id: &str) -> Result<bool>;
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Queues an event for the background writer and returns at once: a
+    /// failing request must not wait on the audit log, and a flood of them
+    /// cannot grow memory without bound (events beyond the queue are counted
+    /// and dropped).
+    fn audit(&self, event: AuditEvent);
+    /// Appends and waits for the commit.
+    async fn append_audit(&self, events: Vec<AuditEvent>) -> Result<()>;
+    /// Newest first, filtered, keyset-paged by `before_id`.
+    async fn query_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>>;
+    /// How many events `audit` dropped because the queue was full, since open
+    /// (for metrics: a rising count means the database cannot keep up).
+    fn dropped_audit_events(&self) -> u64;
+}
+
+/// The whole store, as the server holds it (`Arc<dyn Store>`).
+#[async_trait]
+pub trait Store:
+    ClientStore + TokenStore + CodeStore + KeyStore + RegistrationTokenStore + AuditStore
+{
+    /// "sqlite" or "postgres".
+    fn backend(&self) -> &'static str;
+    /// A cheap round trip, for readiness checks.
+    async fn ping(&self) -> Result<()>;
+    /// Waits until queued writes (audit events) are committed; used on shutdown.
+    async fn flush(&self) -> Result<()>;
+}

@@ -1,0 +1,207 @@
+//! Client authentication at the token, introspection and revocation
+//! endpoints (RFC 6749 §2.3): HTTP Basic (the seed's "In Authorization
+//! Header") or `client_id`/`client_secret` in the form body ("In Form Body"),
+//! never both, and only the method the client registered.
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, header};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use tollgate_core::{AuthMethod, Client, ClientType, OAuthError, SecretHashKind};
+use tollgate_jose::secrets::argon2_verify;
+
+use crate::form::Params;
+use crate::services::Services;
+
+/// How the client presented itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presented {
+    Basic,
+    Post,
+    /// Only `client_id`: a public client.
+    IdOnly,
+}
+
+struct Credentials {
+    client_id: String,
+    secret: Option<String>,
+    how: Presented,
+}
+
+/// The client id the request claims, for the audit log of a rejected request
+/// (only if it is a well-formed id; never the secret).
+pub fn claimed_client_id(headers: &HeaderMap, params: &Params) -> Option<String> {
+    let id = match extract(headers, params) {
+        Ok(Some(c)) => c.client_id,
+        _ => params.get("client_id")?.to_owned(),
+    };
+    tollgate_core::ClientId::try_from(id).ok().map(String::from)
+}
+
+fn basic(value: &str) -> Result<Credentials, OAuthError> {
+    let bad = || OAuthError::invalid_client("malformed HTTP Basic credentials (RFC 7617)", true);
+    let decoded = STANDARD.decode(value.trim()).map_err(|_| bad())?;
+    let text = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (id, secret) = text.split_once(':').ok_or_else(bad)?;
+    // RFC 6749 §2.3.1: both parts are form-urlencoded before Base64.
+    let unescape = |s: &str| -> Result<String, OAuthError> {
+        let joined: String = form_urlencoded::parse(format!("v={s}").as_bytes())
+            .map(|(_, v)| v.into_owned())
+            .collect();
+        if joined.contains('\u{FFFD}') {
+            Err(bad())
+        } else {
+            Ok(joined)
+        }
+    };
+    Ok(Credentials {
+        client_id: unescape(id)?,
+        secret: Some(unescape(secret)?),
+        how: Presented::Basic,
+    })
+}
+
+fn extract(headers: &HeaderMap, params: &Params) -> Result<Option<Credentials>, OAuthError> {
+    if params.get("client_assertion").is_some() || params.get("client_assertion_type").is_some() {
+        return Err(OAuthError::invalid_client(
+            "client assertions (private_key_jwt, client_secret_jwt) are not supported by this server yet",
+            false,
+        ));
+    }
+    let mut from_header = None;
+    if let Some(h) = headers.get(header::AUTHORIZATION) {
+        let h = h
+            .to_str()
+            .map_err(|_| OAuthError::invalid_client("malformed Authorization header", true))?;
+        let (scheme, rest) = h.split_once(' ').unwrap_or((h, ""));
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return Err(OAuthError::invalid_client(
+                "clients authenticate with HTTP Basic or form parameters here",
+                true,
+            ));
+        }
+        from_header = Some(basic(rest)?);
+    }
+    match from_header {
+        Some(c) => {
+            if params.get("client_secret").is_some() {
+                return Err(OAuthError::invalid_request(
+                    "the client used more than one authentication method (RFC 6749 §2.3)",
+                ));
+            }
+            if params.get("client_id").is_some_and(|id| id != c.client_id) {
+                return Err(OAuthError::invalid_client(
+                    "client_id in the body differs from the authenticated client",
+                    true,
+                ));
+            }
+            Ok(Some(c))
+        }
+        None => Ok(params.get("client_id").map(|id| Credentials {
+            client_id: id.to_owned(),
+            secret: params.get("client_secret").map(str::to_owned),
+            how: if params.get("client_secret").is_some() {
+                Presented::Post
+            } else {
+                Presented::IdOnly
+            },
+        })),
+    }
+}
+
+const FAILED: &str = "client authentication failed";
+
+/// Authenticates the calling client. `allow_public` admits public clients
+/// that send only their `client_id`.
+pub async fn authenticate(
+    svc: &Services,
+    headers: &HeaderMap,
+    params: &Params,
+    allow_public: bool,
+) -> Result<Arc<Client>, OAuthError> {
+    let Some(creds) = extract(headers, params)? else {
+        return Err(OAuthError::invalid_client(
+            "client authentication is required: HTTP Basic, or client_id and client_secret in the body",
+            false,
+        ));
+    };
+    let basic = creds.how == Presented::Basic;
+    if tollgate_core::ClientId::try_from(creds.client_id.as_str()).is_err() {
+        return Err(OAuthError::invalid_client(FAILED, basic));
+    }
+    let client = svc
+        .client(&creds.client_id)
+        .await
+        .map_err(crate::Error::into_oauth)?
+        .ok_or_else(|| OAuthError::invalid_client(FAILED, basic))?;
+
+    match (creds.how, &creds.secret) {
+        (Presented::IdOnly, _) => {
+            if client.client_type != ClientType::Public || !allow_public {
+                return Err(OAuthError::invalid_client(
+                    "client authentication is required for this client",
+                    false,
+                ));
+            }
+        }
+        (_, Some(secret)) => {
+            if !verify_secret(svc, &client, secret).await {
+                return Err(OAuthError::invalid_client(FAILED, basic));
+            }
+        }
+        (_, None) => return Err(OAuthError::invalid_client(FAILED, basic)),
+    }
+    if !client.enabled {
+        return Err(OAuthError::invalid_client("the client is disabled", basic));
+    }
+    let expected = match creds.how {
+        Presented::Basic => AuthMethod::ClientSecretBasic,
+        Presented::Post => AuthMethod::ClientSecretPost,
+        Presented::IdOnly => AuthMethod::None,
+    };
+    if client.auth_method != expected {
+        return Err(OAuthError::invalid_client(
+            format!(
+                "this client is registered for {} authentication, but the request used {}",
+                client.auth_method.as_str(),
+                expected.as_str()
+            ),
+            basic,
+        ));
+    }
+    Ok(client)
+}
+
+/// Checks a presented secret against every live secret of the client.
+/// HMAC-hashed secrets are checked in constant time; Argon2 ones once per
+/// process and then remembered by a keyed fingerprint.
+async fn verify_secret(svc: &Services, client: &Client, presented: &str) -> bool {
+    if presented.len() > 1024 {
+        return false;
+    }
+    let now = svc.now();
+    let mut ok = false;
+    for s in client.secrets.iter().filter(|s| s.is_live(now)) {
+        match s.kind {
+            SecretHashKind::Hmac => ok |= svc.master.verify_client_secret(presented, &s.hash),
+            SecretHashKind::Argon2 => {
+                let fp = svc
+                    .master
+                    .hash_client_secret(&format!("{}\0{}\0{presented}", client.id, s.id));
+                if svc.verified_secrets.get(&fp).await.is_some() {
+                    ok = true;
+                    continue;
+                }
+                let (p, h) = (presented.to_owned(), s.hash.clone());
+                let good = tokio::task::spawn_blocking(move || argon2_verify(&p, &h))
+                    .await
+                    .unwrap_or(false);
+                if good {
+                    svc.verified_secrets.insert(fp, ()).await;
+                    ok = true;
+                }
+            }
+        }
+    }
+    ok
+}

@@ -1,0 +1,309 @@
+//! Client management shared by the CLI, dynamic registration and the admin
+//! API: creation with a generated secret, rotation with several live
+//! secrets, enable/disable, deletion.
+use std::collections::{BTreeMap, BTreeSet};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use tollgate_core::{
+    AuthMethod, Client, ClientId, ClientSecret, ClientType, GrantType, OAuthError, RedirectUri,
+    ScopeMatching, ScopeSet, SecretHashKind, TokenSettingsOverride,
+};
+use tollgate_jose::secrets::{argon2_hash, random_bytes, random_token};
+
+use crate::Error;
+use crate::services::Services;
+
+/// What a caller supplies to create a client; everything else is defaulted.
+#[derive(Debug, Clone, Default)]
+pub struct NewClient {
+    pub id: Option<String>,
+    pub name: String,
+    pub client_type: ClientType,
+    pub auth_method: Option<AuthMethod>,
+    pub grant_types: Option<BTreeSet<GrantType>>,
+    pub redirect_uris: Vec<String>,
+    pub scopes: ScopeSet,
+    pub scope_matching: ScopeMatching,
+    pub token_settings: TokenSettingsOverride,
+    pub metadata: BTreeMap<String, String>,
+    /// A secret chosen by a person (stored with Argon2id); `None` generates a
+    /// 256-bit one (stored as a keyed hash).
+    pub secret: Option<String>,
+}
+
+/// A client as shown to operators: everything but secret hashes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClientView {
+    pub client_id: String,
+    pub client_name: String,
+    pub client_type: ClientType,
+    pub token_endpoint_auth_method: AuthMethod,
+    pub grant_types: Vec<GrantType>,
+    pub redirect_uris: Vec<String>,
+    pub scope: String,
+    pub scope_matching: ScopeMatching,
+    pub token_settings: TokenSettingsOverride,
+    pub metadata: BTreeMap<String, String>,
+    pub enabled: bool,
+    pub secrets: Vec<SecretView>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Present only in the answer that created or rotated the secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SecretView {
+    pub id: String,
+    pub created_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
+impl ClientView {
+    pub fn new(c: &Client, secret: Option<String>) -> Self {
+        Self {
+            client_id: c.id.to_string(),
+            client_name: c.name.clone(),
+            client_type: c.client_type,
+            token_endpoint_auth_method: c.auth_method,
+            grant_types: c.grant_types.iter().copied().collect(),
+            redirect_uris: c.redirect_uris.iter().map(|r| r.to_string()).collect(),
+            scope: c.scopes.to_string(),
+            scope_matching: c.scope_matching,
+            token_settings: c.token_settings.clone(),
+            metadata: c.metadata.clone(),
+            enabled: c.enabled,
+            secrets: c
+                .secrets
+                .iter()
+                .map(|s| SecretView {
+                    id: s.id.clone(),
+                    created_at: s.created_at,
+                    expires_at: s.expires_at,
+                })
+                .collect(),
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            client_secret: secret,
+        }
+    }
+}
+
+/// A fresh 256-bit secret (base64url) and its stored form.
+pub fn generate_secret(svc: &Services) -> Result<(String, ClientSecret), Error> {
+    let bytes: [u8; 32] = random_bytes().map_err(internal)?;
+    let value = URL_SAFE_NO_PAD.encode(bytes);
+    let stored = ClientSecret {
+        id: random_token(12).map_err(internal)?,
+        kind: SecretHashKind::Hmac,
+        hash: svc.master.hash_client_secret(&value),
+        created_at: svc.now(),
+        expires_at: None,
+    };
+    Ok((value, stored))
+}
+
+fn chosen_secret(svc: &Services, value: &str) -> Result<ClientSecret, Error> {
+    if value.len() < 16 || value.len() > 512 {
+        return Err(
+            OAuthError::invalid_client_metadata("client_secret must be 16-512 characters").into(),
+        );
+    }
+    Ok(ClientSecret {
+        id: random_token(12).map_err(internal)?,
+        kind: SecretHashKind::Argon2,
+        hash: argon2_hash(value).map_err(internal)?,
+        created_at: svc.now(),
+        expires_at: None,
+    })
+}
+
+pub(crate) fn internal(e: impl std::fmt::Display) -> Error {
+    tracing::error!(error = %e, "internal error");
+    Error::OAuth(OAuthError::ServerError("internal error".into()))
+}
+
+/// Builds and validates a client without storing it. Returns the client and,
+/// for confidential clients, the secret in clear (shown once).
+pub fn build_client(svc: &Services, n: NewClient) -> Result<(Client, Option<String>), Error> {
+    let id = match n.id {
+        Some(id) => ClientId::try_from(id).map_err(|e| {
+            OAuthError::invalid_client_metadata(format!("client_id: {}", e.description()))
+        })?,
+        None => ClientId::try_from(random_token(24).map_err(internal)?)?,
+    };
+    let now = svc.now();
+    let mut c = Client::new(id, n.name, now);
+    c.client_type = n.client_type;
+    c.auth_method = n.auth_method.unwrap_or(match n.client_type {
+        ClientType::Confidential => AuthMethod::ClientSecretBasic,
+        ClientType::Public => AuthMethod::None,
+    });
+    if let Some(g) = n.grant_types {
+        if g.is_empty() {
+            return Err(
+                OAuthError::invalid_client_metadata("grant_types must not be empty").into(),
+            );
+        }
+        c.grant_types = g;
+    }
+    c.redirect_uris = n
+        .redirect_uris
+        .into_iter()
+        .map(RedirectUri::try_from)
+        .collect::<Result<_, _>>()?;
+    c.scopes = n.scopes;
+    c.scope_matching = n.scope_matching;
+    let effective = svc.settings.tokens.with_override(&n.token_settings);
+    effective
+        .validate()
+        .map_err(|e| OAuthError::invalid_client_metadata(format!("token_settings.{e}")))?;
+    if effective.access_token_format != tollgate_core::AccessTokenFormat::Opaque {
+        return Err(OAuthError::invalid_client_metadata(
+            "token_settings.access_token_format: JWT access tokens are not available in this version",
+        )
+        .into());
+    }
+    c.token_settings = n.token_settings;
+    c.metadata = n.metadata;
+    let secret = match (c.client_type, n.secret) {
+        (ClientType::Public, Some(_)) => {
+            return Err(
+                OAuthError::invalid_client_metadata("a public client has no secret").into(),
+            );
+        }
+        (ClientType::Public, None) => None,
+        (ClientType::Confidential, Some(v)) => {
+            c.secrets.push(chosen_secret(svc, &v)?);
+            None
+        }
+        (ClientType::Confidential, None) => {
+            let (value, stored) = generate_secret(svc)?;
+            c.secrets.push(stored);
+            Some(value)
+        }
+    };
+    c.validate()?;
+    Ok((c, secret))
+}
+
+pub async fn create_client(svc: &Services, n: NewClient) -> Result<ClientView, Error> {
+    let (c, secret) = build_client(svc, n)?;
+    match svc.store.create_client(&c).await {
+        Ok(()) => {}
+        Err(tollgate_store::StoreError::Conflict) => {
+            return Err(Error::Conflict(format!("client '{}' already exists", c.id)));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    svc.audit(
+        "client.created",
+        Some(c.id.as_str()),
+        "ok",
+        None,
+        serde_json::json!({}),
+    );
+    Ok(ClientView::new(&c, secret))
+}
+
+async fn load(svc: &Services, id: &str) -> Result<Client, Error> {
+    svc.store
+        .get_client(id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("client '{id}'")))
+}
+
+async fn save(svc: &Services, c: &mut Client) -> Result<(), Error> {
+    c.updated_at = svc.now();
+    match svc.store.update_client(c).await {
+        Ok(()) => {}
+        Err(tollgate_store::StoreError::NotFound) => {
+            return Err(Error::NotFound(format!("client '{}'", c.id)));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    svc.forget_client(c.id.as_str()).await;
+    Ok(())
+}
+
+/// Adds a new generated secret. Earlier secrets stay valid for `grace_secs`
+/// (0 = they stop at once), so deployed callers can switch without downtime.
+pub async fn rotate_secret(svc: &Services, id: &str, grace_secs: u64) -> Result<ClientView, Error> {
+    let mut c = load(svc, id).await?;
+    if c.client_type == ClientType::Public {
+        return Err(OAuthError::invalid_request("a public client has no secret").into());
+    }
+    let now = svc.now();
+    let until = now.saturating_add(i64::try_from(grace_secs).unwrap_or(i64::MAX));
+    c.secrets.retain(|s| s.is_live(now));
+    for s in &mut c.secrets {
+        s.expires_at = Some(s.expires_at.map_or(until, |e| e.min(until)));
+    }
+    if grace_secs == 0 {
+        c.secrets.clear();
+    }
+    let (value, stored) = generate_secret(svc)?;
+    c.secrets.push(stored);
+    save(svc, &mut c).await?;
+    svc.audit(
+        "client.secret_rotated",
+        Some(id),
+        "ok",
+        None,
+        serde_json::json!({"grace_secs": grace_secs}),
+    );
+    Ok(ClientView::new(&c, Some(value)))
+}
+
+pub async fn set_enabled(svc: &Services, id: &str, enabled: bool) -> Result<ClientView, Error> {
+    let mut c = load(svc, id).await?;
+    c.enabled = enabled;
+    save(svc, &mut c).await?;
+    let event = if enabled {
+        "client.enabled"
+    } else {
+        "client.disabled"
+    };
+    svc.audit(event, Some(id), "ok", None, serde_json::json!({}));
+    Ok(ClientView::new(&c, None))
+}
+
+pub async fn delete_client(svc: &Services, id: &str) -> Result<(), Error> {
+    if !svc.store.delete_client(id).await? {
+        return Err(Error::NotFound(format!("client '{id}'")));
+    }
+    svc.forget_client(id).await;
+    svc.audit(
+        "client.deleted",
+        Some(id),
+        "ok",
+        None,
+        serde_json::json!({}),
+    );
+    Ok(())
+}
+
+pub async fn get_client(svc: &Services, id: &str) -> Result<ClientView, Error> {
+    Ok(ClientView::new(&load(svc, id).await?, None))
+}
+
+/// Every client, in id order (pages through the store).
+pub async fn list_clients(svc: &Services) -> Result<Vec<ClientView>, Error> {
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = svc.store.list_clients(after.as_deref(), 500).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id.to_string());
+        let n = page.len();
+        out.extend(page.iter().map(|c| ClientView::new(c, None)));
+        if n < 500 {
+            break;
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,82 @@
+//! RFC 8414 metadata (served at both well-known paths), the JWK Set and health.
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::App;
+
+/// Endpoints, grants and methods this server really supports; nothing is
+/// listed before it works.
+pub fn metadata(app: &App) -> Value {
+    let s = &app.svc.settings;
+    let auth_methods = ["client_secret_basic", "client_secret_post"];
+    let mut m = json!({
+        "issuer": s.issuer,
+        "token_endpoint": s.endpoint("/oauth2/token"),
+        "jwks_uri": s.endpoint("/oauth2/jwks"),
+        "introspection_endpoint": s.endpoint("/oauth2/introspect"),
+        "revocation_endpoint": s.endpoint("/oauth2/revoke"),
+        "tokeninfo_endpoint": s.endpoint("/oauth2/tokeninfo"),
+        "grant_types_supported": ["client_credentials", "refresh_token"],
+        // RFC 8414 §2 requires the member; the authorization endpoint (and
+        // with it every response type) is not offered by this version.
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_types_supported": [s.tokens.token_type],
+        "signing_alg_values_supported": ["ES256"],
+    });
+    if s.registration.enabled {
+        m["registration_endpoint"] = json!(s.endpoint("/oauth2/register"));
+    }
+    m
+}
+
+pub async fn discovery(State(app): State<Arc<App>>) -> Response {
+    cacheable(Json(metadata(&app)), 300)
+}
+
+pub async fn jwks(State(app): State<Arc<App>>) -> Response {
+    let set = app.keys.current();
+    let mut r = cacheable(Json(set.jwks.clone()), 60);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/jwk-set+json"),
+    );
+    r
+}
+
+fn cacheable(body: impl IntoResponse, secs: u32) -> Response {
+    let mut r = body.into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={secs}")) {
+        r.headers_mut().insert(header::CACHE_CONTROL, v);
+    }
+    r
+}
+
+/// Liveness: the process answers.
+pub async fn healthz() -> Response {
+    Json(json!({"status": "ok"})).into_response()
+}
+
+/// Readiness: the store answers.
+pub async fn readyz(State(app): State<Arc<App>>) -> Response {
+    match app.svc.store.ping().await {
+        Ok(()) => {
+            Json(json!({"status": "ready", "store": app.svc.store.backend()})).into_response()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "unavailable", "store": app.svc.store.backend()})),
+            )
+                .into_response()
+        }
+    }
+}

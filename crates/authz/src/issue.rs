@@ -1,0 +1,107 @@
+//! Minting tokens: random values, their hashes in the store, the RFC 6749
+//! §5.1 response. Shared by every grant.
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use tollgate_core::{Client, RefreshMode, ScopeSet, TokenKind, TokenRecord, TokenSettings};
+use tollgate_jose::secrets::{random_token, token_hash};
+
+use crate::Error;
+use crate::clients::internal;
+use crate::services::Services;
+
+/// RFC 6749 §5.1 successful response.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: u64,
+    /// Always present, so clients see exactly what was granted (RFC 6749 §3.3).
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// What a grant decided; `mint` turns it into stored tokens.
+pub struct Grant<'a> {
+    pub client: &'a Client,
+    pub settings: TokenSettings,
+    pub subject: Option<String>,
+    pub scope: ScopeSet,
+    pub grant_id: String,
+    pub with_refresh: bool,
+    /// Extra name/value pairs for this grant (e.g. stored with a code); the
+    /// client's metadata is added underneath.
+    pub metadata: BTreeMap<String, String>,
+}
+
+pub fn new_grant_id() -> Result<String, Error> {
+    random_token(22).map_err(internal)
+}
+
+/// The client's effective token settings (server defaults + its overrides).
+pub fn settings_for(svc: &Services, client: &Client) -> TokenSettings {
+    svc.settings.tokens.with_override(&client.token_settings)
+}
+
+/// Builds the records for an access token (and a refresh token if asked),
+/// without storing them.
+pub fn build(svc: &Services, g: &Grant<'_>) -> Result<(TokenResponse, Vec<TokenRecord>), Error> {
+    let now = svc.now();
+    let s = &g.settings;
+    let mut metadata = g.client.metadata.clone();
+    metadata.extend(g.metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let access = random_token(s.access_token_length).map_err(internal)?;
+    let ttl = |secs: u64| i64::try_from(secs).unwrap_or(i64::MAX);
+    let record = |hash, kind, ttl_secs: u64| TokenRecord {
+        hash,
+        kind,
+        client_id: g.client.id.to_string(),
+        subject: g.subject.clone(),
+        scope: g.scope.clone(),
+        audience: Vec::new(),
+        token_type: s.token_type.clone(),
+        issued_at: now,
+        expires_at: now.saturating_add(ttl(ttl_secs)),
+        grant_id: g.grant_id.clone(),
+        revoked_at: None,
+        metadata: metadata.clone(),
+    };
+    let mut records = vec![record(
+        token_hash(&access),
+        TokenKind::Access,
+        s.access_token_ttl,
+    )];
+    let refresh = if g.with_refresh && s.refresh_mode != RefreshMode::None {
+        let value = random_token(s.refresh_token_length).map_err(internal)?;
+        records.push(record(
+            token_hash(&value),
+            TokenKind::Refresh,
+            s.refresh_token_ttl,
+        ));
+        Some(value)
+    } else {
+        None
+    };
+    Ok((
+        TokenResponse {
+            access_token: access,
+            token_type: s.token_type.clone(),
+            expires_in: s.access_token_ttl,
+            scope: g.scope.to_string(),
+            refresh_token: refresh,
+        },
+        records,
+    ))
+}
+
+/// Builds, commits and caches the tokens of a grant. Returns only after the
+/// store committed them: a 200 never names a token that is not stored.
+pub async fn mint(svc: &Services, g: &Grant<'_>) -> Result<TokenResponse, Error> {
+    let (resp, records) = build(svc, g)?;
+    svc.store.insert_tokens(records.clone()).await?;
+    for r in records {
+        svc.remember_token(r).await;
+    }
+    Ok(resp)
+}

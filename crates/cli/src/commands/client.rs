@@ -1,0 +1,244 @@
+//! `tollgate client add|list|show|rotate-secret|enable|disable|delete`
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde_json::json;
+use tollgate_authz::clients::{self, ClientView, NewClient};
+use tollgate_core::{
+    AuthMethod, ClientId, ClientType, GrantType, RefreshMode, ScopeMatching, ScopeSet,
+    TokenSettingsOverride,
+};
+
+use super::with_services;
+use crate::config::Config;
+use crate::output;
+
+#[derive(Subcommand)]
+pub enum ClientCmd {
+    /// Register a client. Prints it with its secret (shown once).
+    Add(Box<AddArgs>),
+    /// List clients.
+    List,
+    /// Show one client.
+    Show { id: String },
+    /// Add a new generated secret; earlier ones stay valid for --grace seconds.
+    RotateSecret {
+        id: String,
+        /// Seconds the previous secrets stay valid (0 = revoke them now).
+        #[arg(long, default_value_t = 86400)]
+        grace: u64,
+    },
+    /// Enable a disabled client.
+    Enable { id: String },
+    /// Disable a client: it can no longer authenticate and its tokens stop being active.
+    Disable { id: String },
+    /// Delete a client and every token issued to it.
+    Delete { id: String },
+}
+
+#[derive(Args)]
+pub struct AddArgs {
+    /// Display name. Also the client id when it is a valid identifier and --id is not given.
+    pub name: String,
+    /// Client id (A-Z a-z 0-9 . _ ~ -, up to 128); generated when absent.
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Registered scopes, space-separated; may be repeated.
+    #[arg(long = "scope")]
+    pub scopes: Vec<String>,
+    /// Allowed grant types; may be repeated (default: client_credentials).
+    #[arg(long = "grant")]
+    pub grants: Vec<GrantType>,
+    /// Redirect URIs; may be repeated.
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// client_secret_basic (default), client_secret_post, or none for public clients.
+    #[arg(long)]
+    pub auth_method: Option<AuthMethod>,
+    /// A public client (no secret).
+    #[arg(long)]
+    pub public: bool,
+    /// How requested scopes match the registered ones: any (default) or all.
+    #[arg(long, default_value = "any")]
+    pub scope_matching: ScopeMatching,
+    /// Metadata copied onto every token, NAME=VALUE; may be repeated.
+    #[arg(long = "metadata", value_parser = parse_pair)]
+    pub metadata: Vec<(String, String)>,
+    /// Read a chosen secret from standard input instead of generating one.
+    #[arg(long)]
+    pub secret_stdin: bool,
+    #[arg(long)]
+    pub access_token_ttl: Option<u64>,
+    #[arg(long)]
+    pub access_token_length: Option<usize>,
+    #[arg(long)]
+    pub token_type: Option<String>,
+    /// rotate, none or preserve.
+    #[arg(long, value_parser = parse_refresh_mode)]
+    pub refresh_mode: Option<RefreshMode>,
+    #[arg(long)]
+    pub refresh_token_ttl: Option<u64>,
+    #[arg(long)]
+    pub refresh_token_length: Option<usize>,
+    /// Issue a refresh token with client credentials (needs --grant refresh_token too).
+    #[arg(long)]
+    pub client_credentials_refresh: bool,
+}
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("'{s}' is not NAME=VALUE"))
+}
+
+fn parse_refresh_mode(s: &str) -> Result<RefreshMode, String> {
+    match s {
+        "rotate" => Ok(RefreshMode::Rotate),
+        "none" => Ok(RefreshMode::None),
+        "preserve" => Ok(RefreshMode::Preserve),
+        _ => Err(format!("'{s}' is not rotate, none or preserve")),
+    }
+}
+
+impl AddArgs {
+    fn into_new_client(self) -> anyhow::Result<NewClient> {
+        let id = self.id.or_else(|| {
+            ClientId::try_from(self.name.as_str())
+                .ok()
+                .map(String::from)
+        });
+        let scopes = ScopeSet::parse(&self.scopes.join(" "))
+            .map_err(|e| anyhow::anyhow!("--scope: {}", e.description()))?;
+        let secret = if self.secret_stdin {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("reading the secret from stdin")?;
+            let s = s.trim_end_matches(['\r', '\n']).to_owned();
+            if s.is_empty() {
+                bail!("--secret-stdin: standard input was empty");
+            }
+            Some(s)
+        } else {
+            None
+        };
+        let client_type = if self.public || self.auth_method == Some(AuthMethod::None) {
+            ClientType::Public
+        } else {
+            ClientType::Confidential
+        };
+        Ok(NewClient {
+            id,
+            name: self.name,
+            client_type,
+            auth_method: self.auth_method,
+            grant_types: (!self.grants.is_empty())
+                .then(|| self.grants.into_iter().collect::<BTreeSet<_>>()),
+            redirect_uris: self.redirect_uris,
+            scopes,
+            scope_matching: self.scope_matching,
+            token_settings: TokenSettingsOverride {
+                access_token_ttl: self.access_token_ttl,
+                access_token_length: self.access_token_length,
+                token_type: self.token_type,
+                refresh_mode: self.refresh_mode,
+                refresh_token_ttl: self.refresh_token_ttl,
+                refresh_token_length: self.refresh_token_length,
+                client_credentials_refresh: self.client_credentials_refresh.then_some(true),
+                ..Default::default()
+            },
+            metadata: self.metadata.into_iter().collect::<BTreeMap<_, _>>(),
+            secret,
+        })
+    }
+}
+
+fn print_client(c: &ClientView, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return output::json(c);
+    }
+    println!("client_id:      {}", c.client_id);
+    if let Some(s) = &c.client_secret {
+        println!("client_secret:  {s}   (shown once; store it now)");
+    }
+    println!("name:           {}", c.client_name);
+    println!("type:           {:?}", c.client_type);
+    println!("auth method:    {}", c.token_endpoint_auth_method.as_str());
+    println!(
+        "grant types:    {}",
+        c.grant_types
+            .iter()
+            .map(|g| g.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "scope:          {} (matching: {})",
+        c.scope,
+        c.scope_matching.as_str()
+    );
+    if !c.redirect_uris.is_empty() {
+        println!("redirect URIs:  {}", c.redirect_uris.join(", "));
+    }
+    if !c.metadata.is_empty() {
+        let m: Vec<String> = c.metadata.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("metadata:       {}", m.join(", "));
+    }
+    println!("enabled:        {}", c.enabled);
+    println!("secrets:        {}", c.secrets.len());
+    Ok(())
+}
+
+pub async fn run(cfg: &Config, cmd: ClientCmd, as_json: bool) -> anyhow::Result<()> {
+    with_services(cfg, async |svc| match cmd {
+        ClientCmd::Add(args) => {
+            let view = clients::create_client(svc, args.into_new_client()?).await?;
+            print_client(&view, as_json)
+        }
+        ClientCmd::List => {
+            let list = clients::list_clients(svc).await?;
+            if as_json {
+                return output::json(&list);
+            }
+            let rows = list
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.client_id.clone(),
+                        c.client_name.clone(),
+                        c.token_endpoint_auth_method.as_str().into(),
+                        c.scope.clone(),
+                        c.enabled.to_string(),
+                    ]
+                })
+                .collect::<Vec<_>>();
+            output::table(
+                &["CLIENT_ID", "NAME", "AUTH_METHOD", "SCOPE", "ENABLED"],
+                &rows,
+            );
+            Ok(())
+        }
+        ClientCmd::Show { id } => print_client(&clients::get_client(svc, &id).await?, as_json),
+        ClientCmd::RotateSecret { id, grace } => {
+            print_client(&clients::rotate_secret(svc, &id, grace).await?, as_json)
+        }
+        ClientCmd::Enable { id } => {
+            print_client(&clients::set_enabled(svc, &id, true).await?, as_json)
+        }
+        ClientCmd::Disable { id } => {
+            print_client(&clients::set_enabled(svc, &id, false).await?, as_json)
+        }
+        ClientCmd::Delete { id } => {
+            clients::delete_client(svc, &id).await?;
+            if as_json {
+                output::json(&json!({"client_id": id, "deleted": true}))
+            } else {
+                println!("deleted client {id}");
+                Ok(())
+            }
+        }
+    })
+    .await
+}

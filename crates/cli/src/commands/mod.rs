@@ -1,0 +1,54 @@
+//! Sub-commands that manage what the server stores. Each reads the same
+//! config and works on the same store as `serve`.
+pub mod client;
+pub mod keys;
+pub mod regtoken;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use serde_json::json;
+use tollgate_authz::Services;
+use tollgate_core::SystemClock;
+use tollgate_jose::MasterKey;
+
+use crate::config::Config;
+use crate::output;
+
+/// Opens the store (running migrations) and loads the master key.
+pub async fn services(cfg: &Config, issuer: &str) -> anyhow::Result<Services> {
+    let store = tollgate_store::open(&cfg.store_options()?)
+        .await
+        .context("cannot open the store")?;
+    let (master, source) = MasterKey::load_or_create(&cfg.server.data_dir).context("master key")?;
+    tracing::debug!(?source, "master key loaded");
+    Ok(Services::new(
+        store,
+        Arc::new(master),
+        Arc::new(SystemClock),
+        cfg.authz_settings(issuer),
+    ))
+}
+
+/// Opens services for a one-shot command and flushes queued writes before exit.
+pub async fn with_services<T, F>(cfg: &Config, f: F) -> anyhow::Result<T>
+where
+    F: AsyncFnOnce(&Services) -> anyhow::Result<T>,
+{
+    let svc = services(cfg, &cfg.issuer(None)).await?;
+    let out = f(&svc).await;
+    svc.store.flush().await.context("flushing the audit log")?;
+    out
+}
+
+pub async fn migrate(cfg: &Config, as_json: bool) -> anyhow::Result<()> {
+    let store = tollgate_store::open(&cfg.store_options()?)
+        .await
+        .context("cannot open the store")?;
+    if as_json {
+        output::json(&json!({"migrated": true, "backend": store.backend()}))
+    } else {
+        println!("{} schema is up to date", store.backend());
+        Ok(())
+    }
+}

@@ -1,0 +1,169 @@
+//! The configuration: one TOML file, every key overridable by an environment
+//! variable `TOLLGATE_SECTION__KEY`, and sane defaults when there is neither.
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use tollgate_authz::{AuthzSettings, CacheSettings, RegistrationSettings};
+use tollgate_core::TokenSettings;
+use tollgate_store::{SqliteSync, StoreOptions};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    /// Token defaults for every client (each client may override them).
+    pub tokens: TokenSettings,
+    pub registration: RegistrationSettings,
+    pub cache: CacheSettings,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: String,
+    /// Public base URL; defaults to `http://<listen>`.
+    pub issuer: Option<String>,
+    pub data_dir: PathBuf,
+    /// Plain HTTP is served only on loopback unless this is set (for a
+    /// deployment behind a TLS-terminating proxy).
+    pub allow_plain_http: bool,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            issuer: None,
+            data_dir: PathBuf::from("./tollgate-data"),
+            allow_plain_http: false,
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://path` or `postgres://…`; defaults to `<data_dir>/tollgate.db`.
+    pub url: Option<String>,
+    /// PostgreSQL schema to use (created if missing).
+    pub schema: Option<String>,
+    pub max_connections: u32,
+    /// SQLite `synchronous`: `full` (default) or `normal`.
+    pub sqlite_synchronous: String,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            schema: None,
+            max_connections: 8,
+            sqlite_synchronous: "full".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter (`info`, `tollgate=debug,info`, …); `RUST_LOG` wins.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then the file (if given), then `TOLLGATE_SECTION__KEY`
+    /// variables. Unknown keys anywhere are an error, so typos fail loudly.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(f) = file {
+            if !f.exists() {
+                bail!("config file {} does not exist", f.display());
+            }
+            fig = fig.merge(Toml::file(f));
+        }
+        // Only SECTION__KEY variables are configuration; TOLLGATE_MASTER_KEY
+        // and other single-level variables are read elsewhere.
+        fig = fig.merge(
+            Env::prefixed("TOLLGATE_")
+                .filter(|k| k.as_str().contains("__"))
+                .split("__"),
+        );
+        let cfg: Config = fig.extract().context("invalid configuration")?;
+        cfg.tokens
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: tokens.{e}"))?;
+        Ok(cfg)
+    }
+
+    pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.server.listen.parse().with_context(|| {
+            format!(
+                "server.listen '{}' is not an address:port",
+                self.server.listen
+            )
+        })
+    }
+
+    pub fn store_options(&self) -> anyhow::Result<StoreOptions> {
+        let url = match &self.database.url {
+            Some(u) => u.clone(),
+            None => format!(
+                "sqlite://{}",
+                self.server.data_dir.join("tollgate.db").display()
+            ),
+        };
+        let mut o = StoreOptions::new(url);
+        o.schema = self.database.schema.clone();
+        o.max_connections = self.database.max_connections.max(1);
+        o.sqlite_synchronous = match self
+            .database
+            .sqlite_synchronous
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "full" => SqliteSync::Full,
+            "normal" => SqliteSync::Normal,
+            other => bail!("database.sqlite_synchronous must be 'full' or 'normal', not '{other}'"),
+        };
+        Ok(o)
+    }
+
+    /// The issuer for a server bound to `bound` (so port 0 resolves).
+    pub fn issuer(&self, bound: Option<SocketAddr>) -> String {
+        match &self.server.issuer {
+            Some(i) => i.trim_end_matches('/').to_owned(),
+            None => format!(
+                "http://{}",
+                bound.map_or(self.server.listen.clone(), |a| a.to_string())
+            ),
+        }
+    }
+
+    pub fn authz_settings(&self, issuer: &str) -> AuthzSettings {
+        let mut s = AuthzSettings::new(issuer);
+        s.tokens = self.tokens.clone();
+        s.registration = self.registration.clone();
+        s.cache = self.cache.clone();
+        s
+    }
+}

@@ -1,0 +1,121 @@
+//! Records that only the store and its callers share (the domain types live in core).
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use tollgate_core::{ScopeSet, TokenHash};
+
+/// An authorization code (RFC 6749 §4.1.2), stored as a hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRecord {
+    pub hash: TokenHash,
+    pub client_id: String,
+    pub subject: String,
+    pub redirect_uri: Option<String>,
+    pub scope: ScopeSet,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub grant_id: String,
+    /// Additional parameters stored with the code (seed), carried to the tokens.
+    pub params: BTreeMap<String, String>,
+    pub used_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyStatus {
+    /// Signs new tokens; exactly one key is active.
+    Active,
+    /// No longer signs, still published so earlier signatures verify.
+    Retired,
+}
+
+impl KeyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Retired => "retired",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(Self::Active),
+            "retired" => Some(Self::Retired),
+            _ => None,
+        }
+    }
+}
+
+/// A signing key; the private half is encrypted under the master key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub alg: String,
+    pub private_key_encrypted: Vec<u8>,
+    pub public_jwk: serde_json::Value,
+    pub status: KeyStatus,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("status", &self.status)
+            .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An RFC 7591 §3 initial access token, which authorizes dynamic registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationTokenRecord {
+    pub id: String,
+    pub hash: TokenHash,
+    pub description: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    /// `None` = unlimited.
+    pub max_uses: Option<u32>,
+    pub uses: u32,
+    pub revoked: bool,
+}
+
+/// A security-relevant event: failed authentication, rejected request,
+/// client or key changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub at: i64,
+    /// Dotted name, e.g. `token.rejected`, `client.created`, `key.rotated`.
+    pub event: String,
+    pub client_id: Option<String>,
+    /// The OAuth error code for a rejection, `ok` otherwise.
+    pub outcome: String,
+    pub remote_addr: Option<String>,
+    /// Free-form context; never a secret or token.
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub id: i64,
+    #[serde(flatten)]
+    pub event: AuditEvent,
+}
+
+/// Filters combine with AND; the time window is half-open, `since <= at < until`.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub client_id: Option<String>,
+    pub event: Option<String>,
+    /// Keyset paging: only records with `id < before_id`.
+    pub before_id: Option<i64>,
+    /// 0 means the default page (100); pages are capped at 1000.
+    pub limit: u32,
+}

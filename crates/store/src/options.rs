@@ -1,0 +1,111 @@
+//! How a store is configured and opened.
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::{Result, Store, StoreError};
+
+/// SQLite's `synchronous` pragma. `Full` (the default) makes every commit
+/// survive power loss; `Normal` in WAL mode still survives a crash of the
+/// process (`kill -9`) but may lose the last commits on power loss, in
+/// exchange for fewer fsyncs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SqliteSync {
+    #[default]
+    Full,
+    Normal,
+}
+
+/// Store settings. `url` picks the backend: `sqlite://path` / `sqlite:path`
+/// or `postgres://…` / `postgresql://…`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    pub url: String,
+    /// PostgreSQL only: create this schema if missing and put it first on
+    /// every pooled connection's `search_path` (isolates tenants and tests).
+    pub schema: Option<String>,
+    /// Pool size (SQLite: readers; its single writer connection is extra).
+    pub max_connections: u32,
+    pub sqlite_synchronous: SqliteSync,
+    /// Most operations one writer transaction takes from the queue.
+    pub batch_max: usize,
+    /// Bounded queue length per writer task; `audit()` drops events beyond it.
+    pub queue_capacity: usize,
+    /// How long a caller waits for a pooled connection before `Unavailable`.
+    pub acquire_timeout: Duration,
+}
+
+impl StoreOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            schema: None,
+            max_connections: 8,
+            sqlite_synchronous: SqliteSync::Full,
+            batch_max: 128,
+            queue_capacity: 8192,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Default for StoreOptions {
+    /// The zero-config default of DESIGN.md: SQLite under `./tollgate-data/`.
+    fn default() -> Self {
+        Self::new("sqlite://tollgate-data/tollgate.db")
+    }
+}
+
+/// The URL may carry a password, so `Debug` shows only its scheme.
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = self.url.split(':').next().unwrap_or_default();
+        f.debug_struct("StoreOptions")
+            .field("url", &format_args!("{scheme}:…"))
+            .field("schema", &self.schema)
+            .field("max_connections", &self.max_connections)
+            .field("sqlite_synchronous", &self.sqlite_synchronous)
+            .field("batch_max", &self.batch_max)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .finish()
+    }
+}
+
+/// Opens the store named by `opts.url`, runs its migrations and starts its
+/// writer task(s).
+pub async fn open(opts: &StoreOptions) -> Result<Arc<dyn Store>> {
+    let url = opts.url.trim();
+    if let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        let path = rest.split('?').next().unwrap_or_default();
+        let store: Arc<dyn Store> = crate::sqlite::SqliteStore::open(path, opts).await?;
+        Ok(store)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store: Arc<dyn Store> = crate::postgres::PgStore::open(url, opts).await?;
+        Ok(store)
+    } else {
+        Err(StoreError::Config(
+            "database.url must start with sqlite:// or postgres://".into(),
+        ))
+    }
+}
+
+/// A schema name goes into DDL and a connection parameter, where it cannot be
+/// bound as a value, so only plain identifiers are accepted.
+pub(crate) fn check_schema(s: &str) -> Result<()> {
+    let mut chars = s.chars();
+    let ok = s.len() <= 63
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Config(
+            "schema must be 1-63 characters of a-z, 0-9 and _, not starting with a digit".into(),
+        ))
+    }
+}

@@ -1,0 +1,129 @@
+//! The embedded backend: one SQLite file in WAL mode.
+//!
+//! SQLite allows one writer at a time, so every write goes through a
+//! dedicated single-connection pool (the batching writer and the rare direct
+//! writes take turns on it instead of fighting over the file lock), while
+//! reads use a separate pool and, thanks to WAL, never wait for the writer.
+//! Write transactions start with `BEGIN IMMEDIATE` so a second process (the
+//! CLI next to a running server) waits on `busy_timeout` instead of failing
+//! with SQLITE_BUSY halfway through a read-then-write transaction.
+mod audit;
+mod clients;
+mod codes;
+mod keys;
+mod tokens;
+
+use std::borrow::Cow;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{SqlSafeStr, Sqlite, Transaction};
+use tollgate_core::TokenRecord;
+
+use crate::batch::{BatchSink, Writer};
+use crate::{AuditEvent, Result, SqliteSync, Store, StoreError, StoreOptions};
+
+pub(crate) struct SqliteStore {
+    read: SqlitePool,
+    write: SqlitePool,
+    writer: Writer,
+}
+
+fn migrator() -> Migrator {
+    Migrator::with_migrations(vec![Migration::new(
+        1,
+        Cow::Borrowed("init"),
+        MigrationType::Simple,
+        include_str!("../../migrations/sqlite/0001_init.sql").into_sql_str(),
+        false,
+    )])
+}
+
+impl SqliteStore {
+    pub(crate) async fn open(path: &str, opts: &StoreOptions) -> Result<Arc<Self>> {
+        if path.is_empty() || path.starts_with(":memory:") || path.contains("mode=memory") {
+            // Two pools on one in-memory database would see two databases.
+            return Err(StoreError::Config(
+                "the SQLite store needs a file path, not an in-memory database".into(),
+            ));
+        }
+        if let Some(dir) = Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            tokio::fs::create_dir_all(dir).await.map_err(|e| {
+                StoreError::Config(format!("cannot create the database directory: {e}"))
+            })?;
+        }
+        let connect = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5))
+            .synchronous(match opts.sqlite_synchronous {
+                SqliteSync::Full => SqliteSynchronous::Full,
+                SqliteSync::Normal => SqliteSynchronous::Normal,
+            });
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(opts.acquire_timeout)
+            .connect_with(connect.clone())
+            .await?;
+        migrator().run(&write).await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(opts.max_connections.max(1))
+            .acquire_timeout(opts.acquire_timeout)
+            .connect_with(connect)
+            .await?;
+        let sink = Arc::new(Sink {
+            pool: write.clone(),
+        });
+        let writer = Writer::spawn(sink, 1, opts.queue_capacity, opts.batch_max);
+        Ok(Arc::new(Self {
+            read,
+            write,
+            writer,
+        }))
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+struct Sink {
+    pool: SqlitePool,
+}
+
+impl BatchSink for Sink {
+    async fn write(&self, tokens: &[&TokenRecord], events: &[&AuditEvent]) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        tokens::insert(&mut tx, tokens).await?;
+        audit::insert(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    async fn flush(&self) -> Result<()> {
+        self.writer.flush().await
+    }
+}
