@@ -70,6 +70,11 @@ pub fn argon2_verify(secret: &str, phc: &str) -> bool {
         .is_ok()
 }
 
+/// Constant-time equality for secrets and their hashes.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,9 +106,4 @@ mod tests {
         assert!(!argon2_verify("wrong", &h));
         assert!(!argon2_verify("x", "not a phc string"));
     }
-}
-
-/// Constant-time equality for secrets and their hashes.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
 }
