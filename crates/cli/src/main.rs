@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use commands::{client::ClientCmd, keys::KeysCmd, regtoken::RegTokenCmd};
+use commands::{audit::AuditCmd, client::ClientCmd, keys::KeysCmd, regtoken::RegTokenCmd};
 
 #[derive(Parser)]
 #[command(
@@ -52,6 +52,9 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Read the audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
                 Command::Client(c) => commands::client::run(&cfg, c, cli.json).await,
                 Command::RegistrationToken(c) => commands::regtoken::run(&cfg, c, cli.json).await,
                 Command::Keys(c) => commands::keys::run(&cfg, c, cli.json).await,
+                Command::Audit(c) => commands::audit::run(&cfg, c, cli.json).await,
             }
         })
     })();

@@ -1,0 +1,115 @@
+//! The CLI against the same store as the server: --json shapes scripts rely on.
+use serde_json::Value;
+
+use crate::harness::{Backend, Server};
+
+crate::on_both_backends!(
+    cli_json_shapes_and_errors,
+    key_rotation_keeps_old_key_published
+);
+
+async fn cli_json_shapes_and_errors(b: Backend) {
+    let s = Server::start(b).await;
+    let c = s.cli_json(&[
+        "client",
+        "add",
+        "billing",
+        "--scope",
+        "orders.read",
+        "--metadata",
+        "team=payments",
+    ]);
+    assert_eq!(c["client_id"], "billing");
+    assert_eq!(
+        c["client_secret"].as_str().unwrap().len(),
+        43,
+        "256-bit base64url secret"
+    );
+    assert_eq!(c["scope"], "orders.read");
+    let shown = s.cli_json(&["client", "show", "billing"]);
+    assert!(
+        shown.get("client_secret").is_none(),
+        "a secret is shown only once"
+    );
+    let list = s.cli_json(&["client", "list"]);
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["client_id"] == "billing")
+    );
+    // A name that is not an identifier gets a generated id.
+    let c2 = s.cli_json(&["client", "add", "My App"]);
+    assert_eq!(c2["client_name"], "My App");
+    assert!(c2["client_id"].as_str().unwrap().len() >= 20);
+    // Duplicate id, bad redirect URI, public client with a secret: clear errors, non-zero exit.
+    for args in [
+        vec!["client", "add", "billing"],
+        vec![
+            "client",
+            "add",
+            "x",
+            "--grant",
+            "authorization_code",
+            "--redirect-uri",
+            "javascript:alert(1)",
+        ],
+        vec!["client", "add", "x", "--grant", "nonsense"],
+        vec!["client", "show", "nobody"],
+        vec!["client", "delete", "nobody"],
+    ] {
+        let out = s.cli(&args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).starts_with("error:"),
+            "{args:?}"
+        );
+    }
+    // A chosen secret comes from stdin (Argon2id at rest) and works.
+    let out = s.cli_with_stdin(
+        &["client", "add", "chosen", "--secret-stdin", "--json"],
+        b"a-long-chosen-secret-123\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v.get("client_secret").is_none());
+    s.token("chosen", "a-long-chosen-secret-123", None).await;
+    let rt = s.cli_json(&["registration-token", "create", "--description", "ci"]);
+    assert!(rt["token"].as_str().unwrap().len() >= 40);
+    assert_eq!(rt["description"], "ci");
+}
+
+async fn key_rotation_keeps_old_key_published(b: Backend) {
+    let mut s = Server::start(b).await;
+    let before = s.cli_json(&["keys", "list"]);
+    assert_eq!(before.as_array().unwrap().len(), 1);
+    let rotated = s.cli_json(&["keys", "rotate"]);
+    let kid = rotated["kid"].as_str().unwrap();
+    let after = s.cli_json(&["keys", "list"]);
+    let keys = after.as_array().unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys.iter().filter(|k| k["status"] == "active").count(), 1);
+    assert!(
+        keys.iter()
+            .any(|k| k["kid"] == kid && k["status"] == "active")
+    );
+    s.restart();
+    let jwks: Value = s
+        .http
+        .get(s.url("/oauth2/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        jwks["keys"].as_array().unwrap().len(),
+        2,
+        "the retired key stays published"
+    );
+}
