@@ -3,10 +3,11 @@
 //! Every rejection is an `invalid_request` JSON error, never axum's plain text.
 use std::collections::HashMap;
 
-use axum::body::{Body, to_bytes};
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request};
 use axum::http::{Method, header};
 use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
 use tollgate_core::OAuthError;
 
 use crate::error::{Error, plain_error};
@@ -117,23 +118,37 @@ impl<S: Send + Sync, const MAX: usize> FromRequest<S> for Form<MAX> {
                 "only the UTF-8 charset is accepted (RFC 6749 Appendix B)",
             ));
         }
-        if let Some(len) = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok())
-            && len > MAX
-        {
-            return Err(FormRejection::TooLarge(MAX));
-        }
-        let body: Body = req.into_body();
-        let bytes = to_bytes(body, MAX)
+        let bytes = read_limited(req.into_body(), MAX)
             .await
-            .map_err(|_| FormRejection::TooLarge(MAX))?;
+            .ok_or(FormRejection::TooLarge(MAX))?;
         Params::parse(&bytes)
             .map(Form)
             .map_err(|e| FormRejection::Error(Error::OAuth(e)))
     }
+}
+
+/// Reads at most `max` bytes. A larger body is drained (up to a bound) before
+/// the 413 goes out, so an ordinary client that is still sending sees the
+/// JSON error instead of a reset connection; beyond the bound the connection
+/// is dropped.
+pub async fn read_limited(body: Body, max: usize) -> Option<Bytes> {
+    const DRAIN_MAX: usize = 1 << 20;
+    let mut body = body;
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { return None };
+        if let Ok(data) = frame.into_data() {
+            seen = seen.saturating_add(data.len());
+            if seen > DRAIN_MAX {
+                return None;
+            }
+            if seen <= max {
+                buf.extend_from_slice(&data);
+            }
+        }
+    }
+    (seen <= max).then(|| Bytes::from(buf))
 }
 
 #[cfg(test)]

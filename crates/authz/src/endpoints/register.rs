@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::{Bytes, to_bytes};
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -51,11 +50,13 @@ async fn json_body(req: Request) -> Result<Value, Error> {
         )
         .into());
     }
-    let bytes: Bytes = to_bytes(req.into_body(), MAX_BODY).await.map_err(|_| {
-        OAuthError::invalid_client_metadata(format!(
-            "the request body is larger than {MAX_BODY} bytes"
-        ))
-    })?;
+    let bytes = crate::form::read_limited(req.into_body(), MAX_BODY)
+        .await
+        .ok_or_else(|| {
+            OAuthError::invalid_client_metadata(format!(
+                "the request body is larger than {MAX_BODY} bytes"
+            ))
+        })?;
     let v: Value = serde_json::from_slice(&bytes)
         .map_err(|_| OAuthError::invalid_client_metadata("the request body is not valid JSON"))?;
     if !v.is_object() {

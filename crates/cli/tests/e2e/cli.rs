@@ -113,3 +113,30 @@ async fn key_rotation_keeps_old_key_published(b: Backend) {
         "the retired key stays published"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_typos_and_unsafe_listeners_are_refused() {
+    let s = Server::start(Backend::Sqlite).await;
+    let file = s.dir.join("typo.toml");
+    std::fs::write(&file, "[server]\nlisten_adress = \"127.0.0.1:1\"\n").unwrap();
+    let out = s.cli(&["migrate", "--config", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("listen_adress"), "{err}");
+
+    let file = s.dir.join("ttl.toml");
+    std::fs::write(&file, "[tokens]\naccess_token_length = 8\n").unwrap();
+    let out = s.cli(&["migrate", "--config", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("access_token_length"));
+
+    // Plain HTTP on a non-loopback address needs an explicit opt-in.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["serve"])
+        .env("TOLLGATE_SERVER__LISTEN", "0.0.0.0:0")
+        .env("TOLLGATE_SERVER__DATA_DIR", s.dir.join("other"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("plain HTTP"));
+}
