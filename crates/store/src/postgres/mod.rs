@@ -7,12 +7,6 @@
 //! (`... WHERE revoked_at IS NULL`), which PostgreSQL re-checks after waiting
 //! on a concurrent writer's row lock, so the default READ COMMITTED isolation
 //! is enough.
-mod audit;
-mod clients;
-mod codes;
-mod keys;
-mod tokens;
-
 use std::borrow::Cow;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -24,6 +18,7 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection, Postgres, SqlSafeStr, Transa
 use tollgate_core::TokenRecord;
 
 use crate::batch::{BatchSink, Writer};
+use crate::common::{audit, clients, codes, keys, tokens};
 use crate::options::check_schema;
 use crate::{AuditEvent, Result, Store, StoreError, StoreOptions};
 
@@ -85,8 +80,8 @@ struct Sink {
 impl BatchSink for Sink {
     async fn write(&self, tokens: &[&TokenRecord], events: &[&AuditEvent]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        tokens::insert(&mut tx, tokens).await?;
-        audit::insert(&mut tx, events).await?;
+        insert_tokens(&mut tx, tokens).await?;
+        insert_audit(&mut tx, events).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -107,3 +102,25 @@ impl Store for PgStore {
         self.writer.flush().await
     }
 }
+
+// The capability traits, shared with SQLite (see `crate::common`): one pool
+// serves both reads and writes.
+clients::impl_client_store!(PgStore, read = pool, write = pool);
+codes::impl_code_store!(PgStore, write = pool);
+keys::impl_key_stores!(
+    PgStore,
+    read = pool,
+    write = pool,
+    // Two concurrent rotations must not both see "no other active key" and
+    // then collide on the one-active index: serialize them. Readers (JWKS)
+    // are not blocked by this lock mode.
+    key_lock = "LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE",
+);
+tokens::impl_token_store!(
+    PgStore,
+    db = Postgres,
+    conn = PgConnection,
+    read = pool,
+    write = pool,
+);
+audit::impl_audit_store!(PgStore, db = Postgres, conn = PgConnection, read = pool);

@@ -7,12 +7,6 @@
 //! Write transactions start with `BEGIN IMMEDIATE` so a second process (the
 //! CLI next to a running server) waits on `busy_timeout` instead of failing
 //! with SQLITE_BUSY halfway through a read-then-write transaction.
-mod audit;
-mod clients;
-mod codes;
-mod keys;
-mod tokens;
-
 use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
@@ -23,10 +17,11 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{SqlSafeStr, Sqlite, Transaction};
+use sqlx::{SqlSafeStr, Sqlite, SqliteConnection, Transaction};
 use tollgate_core::TokenRecord;
 
 use crate::batch::{BatchSink, Writer};
+use crate::common::{audit, clients, codes, keys, tokens};
 use crate::{AuditEvent, Result, SqliteSync, Store, StoreError, StoreOptions};
 
 pub(crate) struct SqliteStore {
@@ -105,8 +100,8 @@ struct Sink {
 impl BatchSink for Sink {
     async fn write(&self, tokens: &[&TokenRecord], events: &[&AuditEvent]) -> Result<()> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        tokens::insert(&mut tx, tokens).await?;
-        audit::insert(&mut tx, events).await?;
+        insert_tokens(&mut tx, tokens).await?;
+        insert_audit(&mut tx, events).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -127,3 +122,24 @@ impl Store for SqliteStore {
         self.writer.flush().await
     }
 }
+
+// The capability traits, shared with PostgreSQL (see `crate::common`): reads
+// go to the read pool, writes to the single-connection write pool.
+clients::impl_client_store!(SqliteStore, read = read, write = write);
+codes::impl_code_store!(SqliteStore, write = write);
+// No explicit lock for key rotation: `begin_write` opens it with
+// `BEGIN IMMEDIATE`, which already serializes it against every other writer.
+keys::impl_key_stores!(SqliteStore, read = read, write = write);
+tokens::impl_token_store!(
+    SqliteStore,
+    db = Sqlite,
+    conn = SqliteConnection,
+    read = read,
+    write = write,
+);
+audit::impl_audit_store!(
+    SqliteStore,
+    db = Sqlite,
+    conn = SqliteConnection,
+    read = read,
+);

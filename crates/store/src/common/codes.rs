@@ -1,0 +1,66 @@
+//! Authorization codes (RFC 6749 §4.1.2): single use, replay detected.
+
+/// Implements [`crate::CodeStore`] for `$store`, writing through
+/// `self.$write`.
+macro_rules! impl_code_store {
+    ($store:ty, write = $write:ident $(,)?) => {
+        #[::async_trait::async_trait]
+        impl $crate::CodeStore for $store {
+            async fn insert_code(&self, code: &$crate::CodeRecord) -> $crate::Result<()> {
+                ::sqlx::query($crate::sql::INSERT_CODE)
+                    .bind(&code.hash.0[..])
+                    .bind(code.client_id.as_str())
+                    .bind(code.subject.as_str())
+                    .bind(code.redirect_uri.as_deref())
+                    .bind(code.scope.to_string())
+                    .bind(code.code_challenge.as_deref())
+                    .bind(code.code_challenge_method.as_deref())
+                    .bind(code.issued_at)
+                    .bind(code.expires_at)
+                    .bind(code.grant_id.as_str())
+                    .bind(::sqlx::types::Json(&code.params))
+                    .bind(code.used_at)
+                    .execute(&self.$write)
+                    .await?;
+                Ok(())
+            }
+
+            async fn consume_code(
+                &self,
+                hash: &::tollgate_core::TokenHash,
+                now: i64,
+            ) -> $crate::Result<Option<($crate::CodeRecord, bool)>> {
+                // Mark first, then read: whoever flips `used_at` from NULL is the
+                // first use; everyone else reads the winner's timestamp.
+                let mut tx = self.begin_write().await?;
+                let first = ::sqlx::query($crate::sql::MARK_CODE_USED)
+                    .bind(&hash.0[..])
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    > 0;
+                let row = ::sqlx::query($crate::sql::FIND_CODE)
+                    .bind(&hash.0[..])
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(row
+                    .as_ref()
+                    .map($crate::rows::code)
+                    .transpose()?
+                    .map(|code| (code, first)))
+            }
+
+            async fn purge_codes(&self, before: i64, limit: u32) -> $crate::Result<u64> {
+                let done = ::sqlx::query($crate::sql::PURGE_EXPIRED_CODES)
+                    .bind(before)
+                    .bind(i64::from(limit))
+                    .execute(&self.$write)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+        }
+    };
+}
+pub(crate) use impl_code_store;

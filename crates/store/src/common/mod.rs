@@ -1,0 +1,21 @@
+//! Trait implementations shared by both backends, written once as macros.
+//!
+//! The SQLite and PostgreSQL backends run the same SQL (`crate::sql`) and
+//! decode rows the same way (`crate::rows`); they differ only in the sqlx
+//! database and connection types and in which pool serves a statement (SQLite
+//! splits a read pool from its single-connection write pool, PostgreSQL has
+//! one pool for both). Generic code over `sqlx::Database` would need an
+//! `Encode + Type` bound for every bound value, so each implementation is a
+//! `macro_rules!` macro instead, instantiated once per backend in its
+//! `mod.rs` with the store type, the sqlx types and the pool fields to use.
+//!
+//! Every macro expects the store type to have `read` and `write` pool fields
+//! (named by the `read =` / `write =` arguments, which may be the same field),
+//! a `writer: crate::batch::Writer` where the batching writer is used, and an
+//! `async fn begin_write(&self) -> Result<Transaction<'static, DB>>` that
+//! opens a write transaction the way the backend needs it.
+pub(crate) mod audit;
+pub(crate) mod clients;
+pub(crate) mod codes;
+pub(crate) mod keys;
+pub(crate) mod tokens;

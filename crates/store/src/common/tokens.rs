@@ -1,0 +1,142 @@
+//! Issued tokens: batched inserts, lookups, revocation, rotation, purging.
+
+/// Rows per multi-row INSERT: 12 parameters each stays far below both
+/// SQLite's 32766-variable and PostgreSQL's 65535-parameter limits.
+pub(crate) const ROWS_PER_INSERT: usize = 500;
+
+/// Implements [`crate::TokenStore`] for `$store` (database `$db`, connection
+/// `$conn`), reading through `self.$read` and writing through `self.$write`.
+///
+/// Also defines, in the invoking module,
+/// `async fn insert_tokens(conn: &mut $conn, tokens: &[&TokenRecord])`, which
+/// inserts tokens on a connection that is already inside a transaction (the
+/// batching writer's sink uses it too).
+macro_rules! impl_token_store {
+    (
+        $store:ty,
+        db = $db:ty,
+        conn = $conn:ty,
+        read = $read:ident,
+        write = $write:ident $(,)?
+    ) => {
+        /// Inserts tokens on a connection that is already inside a transaction.
+        async fn insert_tokens(
+            conn: &mut $conn,
+            tokens: &[&::tollgate_core::TokenRecord],
+        ) -> $crate::Result<()> {
+            for chunk in tokens.chunks($crate::common::tokens::ROWS_PER_INSERT) {
+                let mut qb = ::sqlx::QueryBuilder::<$db>::new($crate::sql::INSERT_TOKENS);
+                qb.push_values(chunk, |mut b, t| {
+                    b.push_bind(&t.hash.0[..])
+                        .push_bind(t.kind.as_str())
+                        .push_bind(t.client_id.as_str())
+                        .push_bind(t.subject.as_deref())
+                        .push_bind(t.scope.to_string())
+                        .push_bind(::sqlx::types::Json(&t.audience))
+                        .push_bind(t.token_type.as_str())
+                        .push_bind(t.issued_at)
+                        .push_bind(t.expires_at)
+                        .push_bind(t.grant_id.as_str())
+                        .push_bind(t.revoked_at)
+                        .push_bind(::sqlx::types::Json(&t.metadata));
+                });
+                qb.build().execute(&mut *conn).await?;
+            }
+            Ok(())
+        }
+
+        #[::async_trait::async_trait]
+        impl $crate::TokenStore for $store {
+            async fn insert_tokens(
+                &self,
+                tokens: Vec<::tollgate_core::TokenRecord>,
+            ) -> $crate::Result<()> {
+                self.writer.insert_tokens(tokens).await
+            }
+
+            async fn find_token(
+                &self,
+                hash: &::tollgate_core::TokenHash,
+            ) -> $crate::Result<Option<::tollgate_core::TokenRecord>> {
+                let row = ::sqlx::query($crate::sql::FIND_TOKEN)
+                    .bind(&hash.0[..])
+                    .fetch_optional(&self.$read)
+                    .await?;
+                row.as_ref().map($crate::rows::token).transpose()
+            }
+
+            async fn revoke_token(
+                &self,
+                hash: &::tollgate_core::TokenHash,
+                now: i64,
+            ) -> $crate::Result<bool> {
+                let done = ::sqlx::query($crate::sql::REVOKE_TOKEN)
+                    .bind(&hash.0[..])
+                    .bind(now)
+                    .execute(&self.$write)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn revoke_grant(&self, grant_id: &str, now: i64) -> $crate::Result<u64> {
+                let done = ::sqlx::query($crate::sql::REVOKE_GRANT)
+                    .bind(grant_id)
+                    .bind(now)
+                    .execute(&self.$write)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn revoke_client_tokens(&self, client_id: &str, now: i64) -> $crate::Result<u64> {
+                let done = ::sqlx::query($crate::sql::REVOKE_CLIENT_TOKENS)
+                    .bind(client_id)
+                    .bind(now)
+                    .execute(&self.$write)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn rotate_refresh(
+                &self,
+                old: &::tollgate_core::TokenHash,
+                now: i64,
+                new: Vec<::tollgate_core::TokenRecord>,
+            ) -> $crate::Result<bool> {
+                let mut tx = self.begin_write().await?;
+                let done = ::sqlx::query($crate::sql::REVOKE_ACTIVE_REFRESH)
+                    .bind(&old.0[..])
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                insert_tokens(&mut tx, &new.iter().collect::<Vec<_>>()).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn purge_tokens(&self, before: i64, limit: u32) -> $crate::Result<u64> {
+                let expired = ::sqlx::query($crate::sql::PURGE_EXPIRED_TOKENS)
+                    .bind(before)
+                    .bind(i64::from(limit))
+                    .execute(&self.$write)
+                    .await?
+                    .rows_affected();
+                let left = u64::from(limit).saturating_sub(expired);
+                if left == 0 {
+                    return Ok(expired);
+                }
+                let revoked = ::sqlx::query($crate::sql::PURGE_REVOKED_TOKENS)
+                    .bind(before)
+                    .bind(i64::try_from(left).unwrap_or(i64::MAX))
+                    .execute(&self.$write)
+                    .await?
+                    .rows_affected();
+                Ok(expired + revoked)
+            }
+        }
+    };
+}
+pub(crate) use impl_token_store;
