@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use tollgate_core::{TokenKind, TokenRecord};
 use tollgate_jose::secrets::token_hash;
 
-use super::{PeerAddr, no_store};
+use super::{PeerAddr, no_store, params_or_reject};
 use crate::client_auth::{authenticate, claimed_client_id};
 use crate::form::{Form, FormRejection, Params};
 use crate::services::Services;
@@ -42,18 +42,9 @@ pub async fn introspect(
     headers: HeaderMap,
     form: Result<Form, FormRejection>,
 ) -> Response {
-    let params = match form {
-        Ok(Form(p)) => p,
-        Err(rejection) => {
-            app.svc.audit(
-                "introspect.rejected",
-                None,
-                "invalid_request",
-                addr,
-                json!({}),
-            );
-            return rejection.into_response();
-        }
+    let params = match params_or_reject(&app.svc, "introspect.rejected", &addr, form) {
+        Ok(p) => p,
+        Err(rejection) => return rejection.into_response(),
     };
     match run(&app.svc, &headers, &params).await {
         Ok(body) => no_store(Json(body)),

@@ -36,3 +36,22 @@ pub fn no_store(body: impl IntoResponse) -> Response {
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     r
 }
+
+/// The parsed form, or — for a request that does not even parse — the
+/// rejection, recorded in the audit log as `event`.
+pub fn params_or_reject(
+    svc: &crate::Services,
+    event: &str,
+    addr: &Option<String>,
+    form: Result<crate::form::Form, crate::form::FormRejection>,
+) -> Result<crate::form::Params, crate::form::FormRejection> {
+    form.map(|crate::form::Form(p)| p).inspect_err(|_| {
+        svc.audit(
+            event,
+            None,
+            "invalid_request",
+            addr.clone(),
+            serde_json::json!({"reason": "unparseable request"}),
+        );
+    })
+}

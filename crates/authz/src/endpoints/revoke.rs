@@ -8,7 +8,7 @@ use serde_json::json;
 use tollgate_core::{OAuthError, TokenKind};
 use tollgate_jose::secrets::token_hash;
 
-use super::{PeerAddr, no_store};
+use super::{PeerAddr, no_store, params_or_reject};
 use crate::client_auth::{authenticate, claimed_client_id};
 use crate::form::{Form, FormRejection, Params};
 use crate::services::Services;
@@ -20,13 +20,9 @@ pub async fn revoke(
     headers: HeaderMap,
     form: Result<Form, FormRejection>,
 ) -> Response {
-    let params = match form {
-        Ok(Form(p)) => p,
-        Err(rejection) => {
-            app.svc
-                .audit("revoke.rejected", None, "invalid_request", addr, json!({}));
-            return rejection.into_response();
-        }
+    let params = match params_or_reject(&app.svc, "revoke.rejected", &addr, form) {
+        Ok(p) => p,
+        Err(rejection) => return rejection.into_response(),
     };
     let client_id = claimed_client_id(&headers, &params);
     match run(&app.svc, &headers, &params).await {

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tollgate_core::{GrantType, OAuthError};
 
-use super::{PeerAddr, no_store};
+use super::{PeerAddr, no_store, params_or_reject};
 use crate::client_auth::{authenticate, claimed_client_id};
 use crate::form::{Form, FormRejection, Params};
 use crate::grants;
@@ -21,18 +21,9 @@ pub async fn token(
     headers: HeaderMap,
     form: Result<Form, FormRejection>,
 ) -> Response {
-    let params = match form {
-        Ok(Form(p)) => p,
-        Err(rejection) => {
-            app.svc.audit(
-                "token.rejected",
-                None,
-                "invalid_request",
-                addr,
-                json!({"reason": "unparseable request"}),
-            );
-            return rejection.into_response();
-        }
+    let params = match params_or_reject(&app.svc, "token.rejected", &addr, form) {
+        Ok(p) => p,
+        Err(rejection) => return rejection.into_response(),
     };
     match issue(&app, &headers, &params).await {
         Ok(resp) => no_store(Json(resp)),
