@@ -35,6 +35,7 @@ pub struct NewClient {
 
 /// A client as shown to operators: everything but secret hashes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClientView {
     pub client_id: String,
     pub client_name: String,
@@ -56,6 +57,7 @@ pub struct ClientView {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SecretView {
     pub id: String,
     pub created_at: i64,
@@ -158,17 +160,7 @@ pub fn build_client(svc: &Services, n: NewClient) -> Result<(Client, Option<Stri
         .collect::<Result<_, _>>()?;
     c.scopes = n.scopes;
     c.scope_matching = n.scope_matching;
-    let effective = svc.settings.tokens.with_override(&n.token_settings);
-    effective
-        .validate()
-        .map_err(|e| OAuthError::invalid_client_metadata(format!("token_settings.{e}")))?;
-    if effective.access_token_format != tollgate_core::AccessTokenFormat::Opaque {
-        return Err(OAuthError::invalid_client_metadata(
-            "token_settings.access_token_format: JWT access tokens are not available in this version",
-        )
-        .into());
-    }
-    c.token_settings = n.token_settings;
+    c.token_settings = checked_token_settings(svc, n.token_settings)?;
     c.metadata = n.metadata;
     let secret = match (c.client_type, n.secret) {
         (ClientType::Public, Some(_)) => {
@@ -189,6 +181,25 @@ pub fn build_client(svc: &Services, n: NewClient) -> Result<(Client, Option<Stri
     };
     c.validate()?;
     Ok((c, secret))
+}
+
+/// A client's token-setting overrides, checked against the server defaults
+/// they will be combined with.
+fn checked_token_settings(
+    svc: &Services,
+    o: TokenSettingsOverride,
+) -> Result<TokenSettingsOverride, Error> {
+    let effective = svc.settings.tokens.with_override(&o);
+    effective
+        .validate()
+        .map_err(|e| OAuthError::invalid_client_metadata(format!("token_settings.{e}")))?;
+    if effective.access_token_format != tollgate_core::AccessTokenFormat::Opaque {
+        return Err(OAuthError::invalid_client_metadata(
+            "token_settings.access_token_format: JWT access tokens are not available in this version",
+        )
+        .into());
+    }
+    Ok(o)
 }
 
 pub async fn create_client(svc: &Services, n: NewClient) -> Result<ClientView, Error> {
@@ -306,4 +317,115 @@ pub async fn list_clients(svc: &Services) -> Result<Vec<ClientView>, Error> {
         }
     }
     Ok(out)
+}
+
+/// A partial update: absent fields keep their value. The client type and
+/// secrets change only through their own operations.
+#[derive(Debug, Clone, Default)]
+pub struct ClientPatch {
+    pub name: Option<String>,
+    pub auth_method: Option<AuthMethod>,
+    pub grant_types: Option<BTreeSet<GrantType>>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub scopes: Option<ScopeSet>,
+    pub scope_matching: Option<ScopeMatching>,
+    /// Replaces every override (an empty object returns to the server defaults).
+    pub token_settings: Option<TokenSettingsOverride>,
+    pub metadata: Option<BTreeMap<String, String>>,
+    pub enabled: Option<bool>,
+}
+
+/// Applies a patch after checking the result with the same rules as creation.
+pub async fn update_client(svc: &Services, id: &str, p: ClientPatch) -> Result<ClientView, Error> {
+    let mut c = load(svc, id).await?;
+    if let Some(name) = p.name {
+        c.name = name;
+    }
+    if let Some(m) = p.auth_method {
+        c.auth_method = m;
+    }
+    if let Some(g) = p.grant_types {
+        if g.is_empty() {
+            return Err(
+                OAuthError::invalid_client_metadata("grant_types must not be empty").into(),
+            );
+        }
+        c.grant_types = g;
+    }
+    if let Some(uris) = p.redirect_uris {
+        c.redirect_uris = uris
+            .into_iter()
+            .map(RedirectUri::try_from)
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some(s) = p.scopes {
+        c.scopes = s;
+    }
+    if let Some(m) = p.scope_matching {
+        c.scope_matching = m;
+    }
+    if let Some(t) = p.token_settings {
+        c.token_settings = checked_token_settings(svc, t)?;
+    }
+    if let Some(m) = p.metadata {
+        c.metadata = m;
+    }
+    if let Some(e) = p.enabled {
+        c.enabled = e;
+    }
+    c.validate()?;
+    save(svc, &mut c).await?;
+    svc.audit(
+        "client.updated",
+        Some(id),
+        "ok",
+        None,
+        serde_json::json!({}),
+    );
+    Ok(ClientView::new(&c, None))
+}
+
+/// Ends one secret at once (a leaked secret must stop working now, not after
+/// a grace period). The last live secret of a confidential client cannot be
+/// removed: rotate instead, so the client is never left unable to authenticate.
+pub async fn revoke_secret(svc: &Services, id: &str, secret_id: &str) -> Result<ClientView, Error> {
+    let mut c = load(svc, id).await?;
+    let now = svc.now();
+    c.secrets.retain(|s| s.is_live(now));
+    let Some(pos) = c.secrets.iter().position(|s| s.id == secret_id) else {
+        return Err(Error::NotFound(format!(
+            "secret '{secret_id}' of client '{id}'"
+        )));
+    };
+    if c.secrets.len() == 1 {
+        return Err(Error::Conflict(
+            "this is the client's only live secret; rotate the secret instead of removing it"
+                .into(),
+        ));
+    }
+    c.secrets.remove(pos);
+    save(svc, &mut c).await?;
+    svc.audit(
+        "client.secret_revoked",
+        Some(id),
+        "ok",
+        None,
+        serde_json::json!({"secret_id": secret_id}),
+    );
+    Ok(ClientView::new(&c, None))
+}
+
+/// One page of clients in id order, after `after` (keyset paging).
+pub async fn list_page(
+    svc: &Services,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Vec<ClientView>, Error> {
+    Ok(svc
+        .store
+        .list_clients(after, limit)
+        .await?
+        .iter()
+        .map(|c| ClientView::new(c, None))
+        .collect())
 }

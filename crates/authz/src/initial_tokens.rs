@@ -9,6 +9,7 @@ use crate::clients::internal;
 use crate::services::Services;
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedRegistrationToken {
     /// The token in clear; shown once, stored only as a hash.
     pub token: String,

@@ -69,8 +69,14 @@ impl App {
     }
 }
 
-/// Every route of the authorization server.
+/// Every route of the authorization server, with the edge layers.
 pub fn router(app: Arc<App>) -> Router {
+    edge(routes(app))
+}
+
+/// The authorization server's routes and state, without fallback or layers,
+/// so `serve` can merge other surfaces (admin) before [`edge`].
+pub fn routes(app: Arc<App>) -> Router {
     let mut r = Router::new()
         .route("/oauth2/token", post(token::token))
         .route("/oauth2/introspect", post(introspect::introspect))
@@ -98,9 +104,15 @@ pub fn router(app: Arc<App>) -> Router {
                 .delete(register::delete),
         );
     }
-    r.fallback(not_found)
+    r.with_state(app)
+}
+
+/// What every listener's router gets around its routes: JSON 404 and 405,
+/// a panic turned into a JSON 500, request tracing with credentials masked.
+pub fn edge(routes: Router) -> Router {
+    routes
+        .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(app)
         .layer(CatchPanicLayer::custom(|_| {
             plain_error(
                 StatusCode::INTERNAL_SERVER_ERROR,

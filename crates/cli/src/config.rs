@@ -21,6 +21,27 @@ pub struct Config {
     pub registration: RegistrationSettings,
     pub cache: CacheSettings,
     pub log: LogConfig,
+    pub admin: AdminConfig,
+}
+
+/// The admin REST API and `/metrics`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Serve `/admin/v1`, `/admin/openapi.json` and `/metrics` at all.
+    pub enabled: bool,
+    /// A separate address for them (e.g. an internal interface); when unset
+    /// they share `server.listen`. Same plain-HTTP rule as `server.listen`.
+    pub listen: Option<String>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -122,6 +143,18 @@ impl Config {
                 self.server.listen
             )
         })
+    }
+
+    /// The admin surface's own address, if it has one.
+    pub fn admin_listen_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        self.admin
+            .listen
+            .as_deref()
+            .map(|l| {
+                l.parse()
+                    .with_context(|| format!("admin.listen '{l}' is not an address:port"))
+            })
+            .transpose()
     }
 
     pub fn store_options(&self) -> anyhow::Result<StoreOptions> {

@@ -2,11 +2,14 @@
 //! finish in-flight requests, flush the store.
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
+use tollgate_admin::Admin;
+use tollgate_admin::bootstrap::{ADMIN_CLIENT_ID, ensure_admin_client, write_private};
 use tollgate_authz::clients::{self, NewClient};
 use tollgate_authz::{App, Services, initial_tokens};
 use tollgate_core::{GrantType, ScopeSet};
@@ -35,18 +38,36 @@ pub fn init_logging(cfg: &Config, serving: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
-    let addr = cfg.listen_addr()?;
+/// Refuses plain HTTP on a non-loopback address unless allowed.
+fn check_plain_http(cfg: &Config, addr: SocketAddr, key: &str) -> anyhow::Result<()> {
     if !addr.ip().is_loopback() && !cfg.server.allow_plain_http {
         bail!(
-            "refusing to serve plain HTTP on non-loopback address {addr}: put Tollgate behind a \
-             TLS-terminating proxy and set server.allow_plain_http = true"
+            "refusing to serve plain HTTP on non-loopback address {addr} ({key}): put Tollgate \
+             behind a TLS-terminating proxy and set server.allow_plain_http = true"
         );
     }
-    let listener = TcpListener::bind(addr)
+    Ok(())
+}
+
+async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
         .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
+        .with_context(|| format!("cannot listen on {addr}"))
+}
+
+pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
+    let addr = cfg.listen_addr()?;
+    check_plain_http(&cfg, addr, "server.listen")?;
+    let admin_addr = cfg.admin_listen_addr()?;
+    if let Some(a) = admin_addr {
+        check_plain_http(&cfg, a, "admin.listen")?;
+    }
+    let listener = bind(addr).await?;
     let bound = listener.local_addr()?;
+    let admin_listener = match admin_addr.filter(|_| cfg.admin.enabled) {
+        Some(a) => Some(bind(a).await?),
+        None => None,
+    };
     let issuer = cfg.issuer(Some(bound));
     let svc = services(&cfg, &issuer).await?;
     let app = App::start(svc)
@@ -54,6 +75,14 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("starting: {e}"))?;
     let _keys = app.spawn_key_refresh(Duration::from_secs(30));
 
+    if cfg.admin.enabled
+        && let Some(path) = ensure_admin_client(&app.svc, &cfg.server.data_dir).await?
+    {
+        println!(
+            "created the admin client '{ADMIN_CLIENT_ID}'; its credentials are in {}",
+            path.display()
+        );
+    }
     if demo {
         print_demo(&app.svc, &cfg.server.data_dir, &issuer).await?;
     }
@@ -61,23 +90,75 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     // A stable line on stdout so scripts and tests can find the bound port.
     println!("tollgate listening on http://{bound}");
 
-    let router = tollgate_authz::router(app.clone());
+    let admin = cfg.admin.enabled.then(|| {
+        tollgate_admin::router(Arc::new(Admin {
+            app: app.clone(),
+            metrics: None,
+        }))
+    });
+    let mut main_routes = tollgate_authz::routes(app.clone());
+    let mut admin_server = None;
+    match (admin, admin_listener) {
+        (Some(admin), Some(l)) => {
+            let admin_bound = l.local_addr()?;
+            tracing::info!(%admin_bound, "admin API listening");
+            println!("tollgate admin listening on http://{admin_bound}");
+            admin_server = Some(tokio::spawn(run_listener(
+                l,
+                tollgate_authz::edge(admin),
+                shutdown_signal(),
+            )));
+        }
+        (Some(admin), None) => main_routes = main_routes.merge(admin),
+        (None, _) => {}
+    }
+
     let grace = Duration::from_secs(cfg.server.shutdown_grace_secs);
-    axum::serve(
+    run_listener(
         listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+        tollgate_authz::edge(main_routes),
+        with_deadline(shutdown_signal(), grace),
     )
-    .with_graceful_shutdown(shutdown_signal(grace))
-    .await
-    .context("server error")?;
+    .await?;
+    if let Some(s) = admin_server {
+        s.await.context("admin listener")??;
+    }
     app.svc.store.flush().await.context("flushing the store")?;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Resolves on SIGTERM or Ctrl-C; a second signal, or the grace period
-/// running out, ends the process without waiting further.
-async fn shutdown_signal(grace: Duration) {
+async fn run_listener(
+    listener: TcpListener,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .context("server error")
+}
+
+/// After the signal, gives in-flight requests `grace` to finish, then ends
+/// the process without waiting further.
+async fn with_deadline(signal: impl Future<Output = ()>, grace: Duration) {
+    signal.await;
+    tracing::info!(
+        grace_secs = grace.as_secs(),
+        "shutting down: finishing in-flight requests"
+    );
+    tokio::spawn(async move {
+        tokio::time::sleep(grace).await;
+        tracing::warn!("grace period over; exiting");
+        std::process::exit(1);
+    });
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -93,15 +174,6 @@ async fn shutdown_signal(grace: Duration) {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!(
-        grace_secs = grace.as_secs(),
-        "shutting down: finishing in-flight requests"
-    );
-    tokio::spawn(async move {
-        tokio::time::sleep(grace).await;
-        tracing::warn!("grace period over; exiting");
-        std::process::exit(1);
-    });
 }
 
 const DEMO_ID: &str = "demo";
@@ -165,20 +237,6 @@ async fn demo_credentials(svc: &Services, data_dir: &Path) -> anyhow::Result<Str
         })?,
     )?;
     Ok(secret)
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    Ok(())
 }
 
 async fn print_demo(svc: &Services, data_dir: &Path, issuer: &str) -> anyhow::Result<()> {

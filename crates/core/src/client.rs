@@ -62,6 +62,7 @@ impl fmt::Display for ClientId {
 
 /// RFC 6749 §2.1 client types.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ClientType {
     #[default]
@@ -71,6 +72,7 @@ pub enum ClientType {
 
 /// Token endpoint authentication methods (RFC 7591 §2, OpenID Connect Core §9).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
     /// Credentials in the `Authorization: Basic` header (the seed's default,

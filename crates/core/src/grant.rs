@@ -68,6 +68,21 @@ impl std::fmt::Display for GrantType {
     }
 }
 
+/// Grant types appear in JSON as their `grant_type` parameter values (serde
+/// goes through `&str`), so the schema is an enum of those strings.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for GrantType {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(Self::ALL.map(Self::as_str)))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for GrantType {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -114,6 +114,7 @@ impl fmt::Display for ScopeSet {
 
 /// How requested scopes are checked against a client's registered scopes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ScopeMatching {
     /// The token is issued when at least one requested scope is registered; it

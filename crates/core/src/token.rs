@@ -9,6 +9,7 @@ use crate::ScopeSet;
 
 /// How a refresh token is treated when it is used (seed: "Refresh Token Details").
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum RefreshMode {
     /// A new access/refresh pair; the presented refresh token is removed.
@@ -21,6 +22,7 @@ pub enum RefreshMode {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum AccessTokenFormat {
     #[default]
@@ -141,25 +143,36 @@ impl TokenSettings {
 /// Per-client overrides; an absent field follows the server default, so a
 /// change of the default reaches every client that did not override it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct TokenSettingsOverride {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 315360000))]
     pub access_token_ttl: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 32, maximum = 512))]
     pub access_token_length: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_-]{1,64}$")
+    )]
     pub token_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_token_format: Option<AccessTokenFormat>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_mode: Option<RefreshMode>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 315360000))]
     pub refresh_token_ttl: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 32, maximum = 512))]
     pub refresh_token_length: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 315360000))]
     pub code_ttl: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 22, maximum = 512))]
     pub code_length: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_credentials_refresh: Option<bool>,
