@@ -86,10 +86,6 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     if demo {
         print_demo(&app.svc, &cfg.server.data_dir, &issuer).await?;
     }
-    tracing::info!(%bound, %issuer, backend = app.svc.store.backend(), "tollgate listening");
-    // A stable line on stdout so scripts and tests can find the bound port.
-    println!("tollgate listening on http://{bound}");
-
     let admin = cfg.admin.enabled.then(|| {
         tollgate_admin::router(Arc::new(Admin {
             app: app.clone(),
@@ -112,6 +108,11 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         (Some(admin), None) => main_routes = main_routes.merge(admin),
         (None, _) => {}
     }
+
+    tracing::info!(%bound, %issuer, backend = app.svc.store.backend(), "tollgate listening");
+    // A stable line on stdout so scripts and tests can find the bound port;
+    // it comes last, once everything else is up.
+    println!("tollgate listening on http://{bound}");
 
     let grace = Duration::from_secs(cfg.server.shutdown_grace_secs);
     run_listener(

@@ -604,3 +604,61 @@ async fn schemathesis_finds_nothing() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `admin.listen` moves the admin surface to its own listener: the public
+/// one no longer serves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_surface_can_have_its_own_listener() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let admin_addr = format!("127.0.0.1:{port}");
+    let s = Server::start_with(
+        Backend::Sqlite,
+        &[("TOLLGATE_ADMIN__LISTEN", &admin_addr)],
+        &[],
+    )
+    .await;
+    assert!(
+        s.stdout
+            .iter()
+            .any(|l| l == &format!("tollgate admin listening on http://{admin_addr}")),
+        "{:?}",
+        s.stdout
+    );
+    let token = admin_token(&s).await;
+    let public = s
+        .http
+        .get(s.url("/admin/v1/clients"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), 404);
+    assert_eq!(
+        s.http
+            .get(s.url("/admin/openapi.json"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let admin = s
+        .http
+        .get(format!("http://{admin_addr}/admin/v1/clients"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), 200);
+    let r = s
+        .http
+        .get(format!("http://{admin_addr}/no-such-path"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "not_found");
+}
