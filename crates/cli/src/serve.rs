@@ -84,7 +84,7 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         );
     }
     if demo {
-        print_demo(&app.svc, &cfg.server.data_dir, &issuer).await?;
+        print_demo(&app.svc, &cfg.server.data_dir, &issuer, cfg.admin.enabled).await?;
     }
     let admin = cfg.admin.enabled.then(|| {
         tollgate_admin::router(Arc::new(Admin {
@@ -240,7 +240,12 @@ async fn demo_credentials(svc: &Services, data_dir: &Path) -> anyhow::Result<Str
     Ok(secret)
 }
 
-async fn print_demo(svc: &Services, data_dir: &Path, issuer: &str) -> anyhow::Result<()> {
+async fn print_demo(
+    svc: &Services,
+    data_dir: &Path,
+    issuer: &str,
+    admin: bool,
+) -> anyhow::Result<()> {
     let secret = demo_credentials(svc, data_dir).await?;
     let iat = initial_tokens::create(svc, "demo", Some(86400), Some(10)).await?;
     let auth = format!("'{DEMO_ID}:{secret}'");
@@ -278,5 +283,16 @@ curl -s -H 'Authorization: Bearer {iat}' -H 'Content-Type: application/json' -d 
         file = data_dir.join(DEMO_FILE).display(),
         iat = iat.token,
     );
+    if admin {
+        let creds = data_dir.join(tollgate_admin::bootstrap::CREDENTIALS_FILE);
+        println!(
+            r#"# 7. The admin API (OpenAPI document: {issuer}/admin/openapi.json), with the admin
+#    client whose credentials the first start wrote to {creds}:
+ADMIN=$(curl -s -u "{ADMIN_CLIENT_ID}:$(sed -E 's/.*"client_secret": "([^"]+)".*/\1/;t;d' '{creds}')" -d grant_type=client_credentials -d scope=tollgate:admin {issuer}/oauth2/token | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+curl -s -H "Authorization: Bearer $ADMIN" {issuer}/admin/v1/clients/{DEMO_ID}
+"#,
+            creds = creds.display(),
+        );
+    }
     Ok(())
 }

@@ -11,7 +11,7 @@ async fn demo_commands_work_as_printed() {
         .stdout
         .iter()
         .map(String::as_str)
-        .filter(|l| l.starts_with("curl ") || l.starts_with("TOKEN="))
+        .filter(|l| l.starts_with("curl ") || l.starts_with("TOKEN=") || l.starts_with("ADMIN="))
         .collect();
     assert!(script.len() >= 7, "{printed}");
     let run = |lines: &[&str]| {
@@ -33,6 +33,10 @@ async fn demo_commands_work_as_printed() {
     assert!(out.contains("\n200\n"), "revocation answers 200: {out}");
     assert!(out.contains("{\"active\":false}"), "{out}");
     assert!(out.contains("\"registration_access_token\""), "{out}");
+    assert!(
+        out.contains("\"client_name\":\"Demo client\""),
+        "the admin API: {out}"
+    );
 
     // Idempotent: a restart keeps the demo client and its secret.
     let first_secret = printed
