@@ -30,7 +30,11 @@ pub struct CreateClient {
     #[schema(pattern = "^[A-Za-z0-9._~-]{1,128}$", example = "billing-service")]
     pub client_id: Option<String>,
     /// Display name (at most 200 characters, no control characters).
-    #[schema(max_length = 200, example = "Billing service")]
+    #[schema(
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$",
+        example = "Billing service"
+    )]
     pub client_name: String,
     /// `confidential` (default) or `public`.
     pub client_type: Option<ClientType>,
@@ -43,7 +47,7 @@ pub struct CreateClient {
     #[schema(max_items = 64)]
     pub redirect_uris: Option<Vec<String>>,
     /// Registered scopes, space-separated (RFC 6749 §3.3).
-    #[schema(example = "orders.read orders.write")]
+    #[schema(pattern = r"^[ !#-\[\]-~]*$", example = "orders.read orders.write")]
     pub scope: Option<String>,
     /// How requested scopes are matched against the registered ones (default `any`).
     pub scope_matching: Option<ScopeMatching>,
@@ -62,13 +66,14 @@ pub struct CreateClient {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateClient {
-    #[schema(max_length = 200)]
+    #[schema(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub client_name: Option<String>,
     pub token_endpoint_auth_method: Option<AuthMethod>,
     pub grant_types: Option<Vec<GrantType>>,
     #[schema(max_items = 64)]
     pub redirect_uris: Option<Vec<String>>,
     /// Registered scopes, space-separated.
+    #[schema(pattern = r"^[ !#-\[\]-~]*$")]
     pub scope: Option<String>,
     pub scope_matching: Option<ScopeMatching>,
     /// Replaces all overrides; `{}` returns the client to the server defaults.

@@ -238,7 +238,11 @@ async fn admin_manages_clients_end_to_end(b: Backend) {
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
     let big = json!({"client_name": "x", "metadata": {"k": "v".repeat(70 * 1024)}});
     let (st, e) = api.post("/admin/v1/clients", big).await;
-    assert_eq!((st, e["error"].as_str()), (413, Some("invalid_request")), "{e}");
+    assert_eq!(
+        (st, e["error"].as_str()),
+        (413, Some("invalid_request")),
+        "{e}"
+    );
 
     // Read and list with paging.
     let (st, c) = api.get("/admin/v1/clients/billing").await;
