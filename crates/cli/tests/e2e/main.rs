@@ -8,5 +8,7 @@ mod bad_input;
 mod cli;
 mod demo;
 mod durability;
+mod outage;
+mod private_pg;
 mod registration;
 mod tokens;
