@@ -75,9 +75,32 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves on SIGTERM or Ctrl-C; a second signal, or the grace period
-/// running out, ends the process without waiting further.
+/// Resolves on SIGTERM or Ctrl-C, which makes the server stop accepting and
+/// finish the requests in flight. An orchestrator waits a while after SIGTERM
+/// before it kills, so the grace period bounds the wait from our side; an
+/// operator who does not want to wait sends a second signal. Either ends the
+/// process with status 1 (requests were cut off).
 async fn shutdown_signal(grace: Duration) {
+    stop_requested().await;
+    tracing::info!(
+        grace_secs = grace.as_secs(),
+        "shutting down: finishing in-flight requests"
+    );
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = tokio::time::sleep(grace) => {
+                tracing::warn!("grace period over; exiting");
+            }
+            _ = stop_requested() => {
+                tracing::warn!("second stop signal; exiting");
+            }
+        }
+        std::process::exit(1);
+    });
+}
+
+/// SIGTERM or Ctrl-C (SIGINT).
+async fn stop_requested() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -93,15 +116,6 @@ async fn shutdown_signal(grace: Duration) {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!(
-        grace_secs = grace.as_secs(),
-        "shutting down: finishing in-flight requests"
-    );
-    tokio::spawn(async move {
-        tokio::time::sleep(grace).await;
-        tracing::warn!("grace period over; exiting");
-        std::process::exit(1);
-    });
 }
 
 const DEMO_ID: &str = "demo";

@@ -8,6 +8,7 @@ mod bad_input;
 mod cli;
 mod demo;
 mod durability;
+mod operations;
 mod outage;
 mod private_pg;
 mod registration;
