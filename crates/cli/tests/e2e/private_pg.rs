@@ -193,15 +193,16 @@ impl Drop for PrivatePg {
 /// A TCP forwarder that can go silent: while frozen it keeps every
 /// connection open but passes no byte either way and leaves new ones
 /// unanswered, which is what a lost network path looks like to a client
-/// (no reset, no refusal, nothing).
+/// (no reset, no refusal, nothing). Every chunk is delayed by `latency`.
 pub struct Silencer {
     port: u16,
+    /// Set: no byte passes and new connections wait.
     pub frozen: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Silencer {
-    pub async fn start(upstream: u16) -> Self {
+    pub async fn start(upstream: u16, latency: Duration) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let frozen = Arc::new(AtomicBool::new(false));
@@ -217,7 +218,7 @@ impl Silencer {
                     };
                     let (dr, dw) = down.into_split();
                     let (ur, uw) = up.into_split();
-                    tokio::join!(pipe(dr, uw, &f), pipe(ur, dw, &f));
+                    tokio::join!(pipe(dr, uw, &f, latency), pipe(ur, dw, &f, latency));
                 });
             }
         });
@@ -241,11 +242,12 @@ async fn thaw(frozen: &AtomicBool) {
     }
 }
 
-/// Copies bytes, holding each chunk back while frozen.
+/// Copies bytes, each chunk after `latency` and not while frozen.
 async fn pipe(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     frozen: &AtomicBool,
+    latency: Duration,
 ) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut buf = vec![0u8; 16 * 1024];
@@ -254,6 +256,7 @@ async fn pipe(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        tokio::time::sleep(latency).await;
         thaw(frozen).await;
         if to.write_all(&buf[..n]).await.is_err() {
             break;
