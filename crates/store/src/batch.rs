@@ -253,3 +253,99 @@ fn answer(op: WriteOp, result: Result<()>) {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Instant;
+
+    use tollgate_core::{ScopeSet, TokenHash, TokenKind};
+
+    use super::*;
+
+    fn token(n: u8) -> TokenRecord {
+        TokenRecord {
+            hash: TokenHash([n; 32]),
+            kind: TokenKind::Access,
+            client_id: "c".into(),
+            subject: None,
+            scope: ScopeSet::parse("read").unwrap(),
+            audience: Vec::new(),
+            token_type: "Bearer".into(),
+            issued_at: 0,
+            expires_at: 1,
+            grant_id: "g".into(),
+            revoked_at: None,
+            metadata: Default::default(),
+        }
+    }
+
+    /// A database that never answers its first `hang` writes (a silent
+    /// network path) and records the tokens of every write it completes.
+    struct Silent {
+        hang: Mutex<usize>,
+        written: Mutex<Vec<u8>>,
+    }
+
+    impl BatchSink for Silent {
+        async fn write(&self, tokens: &[&TokenRecord], _: &[&AuditEvent]) -> Result<()> {
+            let hang = {
+                let mut h = self.hang.lock().unwrap();
+                let now = *h > 0;
+                *h = h.saturating_sub(1);
+                now
+            };
+            if hang {
+                std::future::pending::<()>().await;
+            }
+            let mut w = self.written.lock().unwrap();
+            w.extend(tokens.iter().map(|t| t.hash.0[0]));
+            Ok(())
+        }
+    }
+
+    const LIMIT: Duration = Duration::from_millis(300);
+
+    #[tokio::test]
+    async fn a_silent_database_fails_callers_within_the_limit_and_the_queue_moves_on() {
+        let sink = Arc::new(Silent {
+            hang: Mutex::new(1),
+            written: Mutex::new(Vec::new()),
+        });
+        let w = Writer::spawn(Arc::clone(&sink), 1, 16, 128, LIMIT);
+        let start = Instant::now();
+        let r = w.insert_tokens(vec![token(1)]).await;
+        assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
+        // The bound, not a hang; generous upper end for a loaded machine.
+        assert!(start.elapsed() >= LIMIT && start.elapsed() < LIMIT * 10);
+        // The hung batch was abandoned: the next write goes through.
+        w.insert_tokens(vec![token(2)]).await.unwrap();
+        assert_eq!(*sink.written.lock().unwrap(), vec![2]);
+    }
+
+    #[tokio::test]
+    async fn tokens_whose_caller_gave_up_are_not_written() {
+        let sink = Arc::new(Silent {
+            hang: Mutex::new(1),
+            written: Mutex::new(Vec::new()),
+        });
+        let w = Arc::new(Writer::spawn(Arc::clone(&sink), 1, 16, 1, LIMIT));
+        // The first write occupies the writer until the limit; the second
+        // waits in the queue, and its caller goes away meanwhile.
+        let first = tokio::spawn({
+            let w = Arc::clone(&w);
+            async move { w.insert_tokens(vec![token(1)]).await }
+        });
+        tokio::task::yield_now().await;
+        let second = tokio::spawn({
+            let w = Arc::clone(&w);
+            async move { w.insert_tokens(vec![token(2)]).await }
+        });
+        tokio::time::sleep(LIMIT / 3).await;
+        second.abort();
+        assert!(first.await.unwrap().is_err());
+        w.insert_tokens(vec![token(3)]).await.unwrap();
+        assert_eq!(*sink.written.lock().unwrap(), vec![3]);
+    }
+}
