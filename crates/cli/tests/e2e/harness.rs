@@ -336,7 +336,10 @@ impl Drop for Server {
         self.kill9();
         let _ = std::fs::remove_dir_all(&self.dir);
         if let Some((url, schema)) = &self.schema {
+            // Bounded: the server may be a private one that a test stopped
+            // or cut off.
             let _ = Command::new("psql")
+                .env("PGCONNECT_TIMEOUT", "5")
                 .args([
                     url,
                     "-q",

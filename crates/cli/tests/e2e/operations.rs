@@ -291,3 +291,45 @@ fn form_escape(v: &str) -> String {
         })
         .collect()
 }
+
+/// With JSON logs even the error that stops the process is a JSON line:
+/// here the port is taken, and a configuration error the other case.
+#[test]
+fn startup_errors_are_json_lines_in_json_mode() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dir = std::env::temp_dir().join(format!("tollgate-e2e-json-{}", std::process::id()));
+    let run = |env: &[(&str, String)]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"));
+        c.env_remove("RUST_LOG")
+            .env("TOLLGATE_SERVER__DATA_DIR", dir.join("data"))
+            .args(["serve", "--log-format", "json"]);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let cases = [
+        (
+            "TOLLGATE_SERVER__LISTEN",
+            taken.local_addr().unwrap().to_string(),
+            "cannot listen",
+        ),
+        (
+            "TOLLGATE_SERVER__NO_SUCH_KEY",
+            "1".to_owned(),
+            "no_such_key",
+        ),
+    ];
+    for (key, value, expect) in cases {
+        let out = run(&[(key, value)]);
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expect), "{stderr}");
+        for line in stderr.lines() {
+            let v: Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            assert!(v.is_object(), "{line}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -16,7 +16,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 pub struct PrivatePg {
@@ -80,10 +80,11 @@ impl PrivatePg {
             eprintln!("{test}: SKIPPED: no PostgreSQL server binaries (initdb, pg_ctl) found");
             return None;
         };
+        static N: AtomicU64 = AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!(
             "tollgate-pg-{}-{}",
             std::process::id(),
-            free_port()
+            N.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let as_postgres = is_root();
