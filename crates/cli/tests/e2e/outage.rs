@@ -1,12 +1,13 @@
-//! A real PostgreSQL crash under load, on a private server (see
-//! `private_pg`): while the database is gone the token endpoint answers 503
-//! `temporarily_unavailable` with `Retry-After`, within a bound and never
-//! with a token it could not store; `/readyz` says 503; when the database
-//! comes back both recover without a restart of Tollgate.
+//! A real PostgreSQL outage under load, on a private server (see
+//! `private_pg`), twice: a crash (`pg_ctl stop -m immediate`) and a network
+//! path that goes silent. While the database is away the token endpoint
+//! answers 503 `temporarily_unavailable` with `Retry-After`, within a bound
+//! and never with a token it could not store; `/readyz` says 503; when the
+//! database comes back both recover without a restart of Tollgate.
 //!
 //! SQLite has no analogue: it is a file inside the process, not a server
-//! that can go away (its disk-full and I/O errors are classified by the store
-//! and covered there).
+//! that can go away or be cut off (its BUSY, I/O and disk-full errors are
+//! classified as `Unavailable` by the store).
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
