@@ -14,6 +14,7 @@ pub mod keys;
 pub mod registration;
 pub mod services;
 pub mod settings;
+pub mod trace;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -120,7 +121,7 @@ pub fn edge(routes: Router) -> Router {
                 "internal error",
             )
         }))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(trace::request_span::<axum::body::Body>))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             header::COOKIE,

@@ -2,6 +2,7 @@
 //! variable `TOLLGATE_SECTION__KEY`, and sane defaults when there is neither.
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use figment::Figment;
@@ -80,6 +81,12 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     /// SQLite `synchronous`: `full` (default) or `normal`.
     pub sqlite_synchronous: String,
+    /// How long a request waits for a database connection (while the
+    /// database is down or restarting) before it is answered 503.
+    pub acquire_timeout_secs: u64,
+    /// How long a request waits for a connected database to answer before
+    /// it is answered 503 (a database behind a lost network path).
+    pub query_timeout_secs: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -89,6 +96,8 @@ impl Default for DatabaseConfig {
             schema: None,
             max_connections: 8,
             sqlite_synchronous: "full".into(),
+            acquire_timeout_secs: 5,
+            query_timeout_secs: 10,
         }
     }
 }
@@ -168,6 +177,8 @@ impl Config {
         let mut o = StoreOptions::new(url);
         o.schema = self.database.schema.clone();
         o.max_connections = self.database.max_connections.max(1);
+        o.acquire_timeout = Duration::from_secs(self.database.acquire_timeout_secs.max(1));
+        o.query_timeout = Duration::from_secs(self.database.query_timeout_secs.max(1));
         o.sqlite_synchronous = match self
             .database
             .sqlite_synchronous

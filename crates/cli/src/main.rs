@@ -59,12 +59,16 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let mut json_logs = cli.log_format.as_deref() == Some("json");
+    let mut logging = false;
     let result = (|| -> anyhow::Result<()> {
         let mut cfg = config::Config::load(cli.config.as_deref())?;
         if let Some(f) = &cli.log_format {
             cfg.log.format = f.clone();
         }
+        json_logs = cfg.log.format == "json";
         serve::init_logging(&cfg, matches!(cli.command, Command::Serve { .. }))?;
+        logging = true;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
@@ -82,8 +86,26 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            report(&e, json_logs, logging);
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error that ends the process. With JSON logs, standard error is read
+/// by a log shipper that expects one JSON object per line, so the last words
+/// are JSON too (through the subscriber when it is up, by hand when the
+/// configuration itself failed).
+fn report(e: &anyhow::Error, json: bool, logging: bool) {
+    let error = format!("{e:#}");
+    if json && logging {
+        tracing::error!(%error, "exiting");
+    } else if json {
+        eprintln!(
+            "{}",
+            serde_json::json!({"level": "ERROR", "message": "exiting", "error": error})
+        );
+    } else {
+        eprintln!("error: {error}");
     }
 }

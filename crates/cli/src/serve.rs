@@ -102,7 +102,7 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
             admin_server = Some(tokio::spawn(run_listener(
                 l,
                 tollgate_authz::edge(admin),
-                shutdown_signal(),
+                stop_requested(),
             )));
         }
         (Some(admin), None) => main_routes = main_routes.merge(admin),
@@ -118,7 +118,7 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     run_listener(
         listener,
         tollgate_authz::edge(main_routes),
-        with_deadline(shutdown_signal(), grace),
+        with_deadline(stop_requested(), grace),
     )
     .await?;
     if let Some(s) = admin_server {
@@ -143,8 +143,11 @@ async fn run_listener(
     .context("server error")
 }
 
-/// After the signal, gives in-flight requests `grace` to finish, then ends
-/// the process without waiting further.
+/// After the stop signal the server stops accepting and finishes the requests
+/// in flight. An orchestrator waits a while after SIGTERM before it kills, so
+/// the grace period bounds the wait from our side; an operator who does not
+/// want to wait sends a second signal. Either ends the process with status 1
+/// (requests were cut off).
 async fn with_deadline(signal: impl Future<Output = ()>, grace: Duration) {
     signal.await;
     tracing::info!(
@@ -152,14 +155,20 @@ async fn with_deadline(signal: impl Future<Output = ()>, grace: Duration) {
         "shutting down: finishing in-flight requests"
     );
     tokio::spawn(async move {
-        tokio::time::sleep(grace).await;
-        tracing::warn!("grace period over; exiting");
+        tokio::select! {
+            _ = tokio::time::sleep(grace) => {
+                tracing::warn!("grace period over; exiting");
+            }
+            _ = stop_requested() => {
+                tracing::warn!("second stop signal; exiting");
+            }
+        }
         std::process::exit(1);
     });
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
+/// SIGTERM or Ctrl-C (SIGINT).
+async fn stop_requested() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

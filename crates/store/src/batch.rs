@@ -7,9 +7,16 @@
 //! answers every waiter, so a caller never hears `Ok` before `COMMIT` returned.
 //! If the batch fails, each operation is retried alone so one bad row (say a
 //! duplicate hash) cannot fail its neighbours.
+//!
+//! Every wait is bounded by the store's `write_limit` (acquire timeout plus
+//! query timeout): a caller whose commit has not been confirmed by then gets
+//! `Unavailable` (a 503, never a 200: its token may or may not have been
+//! committed, and nobody will ever learn its value), and a batch whose
+//! database stopped answering is abandoned so the queue behind it moves on.
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tollgate_core::TokenRecord;
@@ -41,24 +48,31 @@ pub(crate) struct Writer {
     queues: Vec<mpsc::Sender<WriteOp>>,
     next: AtomicUsize,
     dropped: AtomicU64,
+    limit: Duration,
 }
 
 fn stopped() -> StoreError {
     StoreError::Unavailable("the store's writer task has stopped".into())
 }
 
+fn timed_out() -> StoreError {
+    StoreError::Unavailable("the database did not confirm the write in time".into())
+}
+
 impl Writer {
-    /// Starts `tasks` writers, each with its own bounded queue.
+    /// Starts `tasks` writers, each with its own bounded queue. `limit`
+    /// bounds both a caller's wait and one batch's write.
     pub(crate) fn spawn<S: BatchSink>(
         sink: Arc<S>,
         tasks: usize,
         capacity: usize,
         batch_max: usize,
+        limit: Duration,
     ) -> Self {
         let queues = (0..tasks.max(1))
             .map(|_| {
                 let (tx, rx) = mpsc::channel(capacity.max(1));
-                tokio::spawn(run(Arc::clone(&sink), rx, batch_max.max(1)));
+                tokio::spawn(run(Arc::clone(&sink), rx, batch_max.max(1), limit));
                 tx
             })
             .collect();
@@ -66,7 +80,19 @@ impl Writer {
             queues,
             next: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
+            limit,
         }
+    }
+
+    /// Queues `op` and waits for its reply, both within `limit`.
+    async fn submit(&self, op: WriteOp, rx: oneshot::Receiver<Result<()>>) -> Result<()> {
+        let wait = async {
+            self.queue().send(op).await.map_err(|_| stopped())?;
+            rx.await.map_err(|_| stopped())?
+        };
+        tokio::time::timeout(self.limit, wait)
+            .await
+            .unwrap_or_else(|_| Err(timed_out()))
     }
 
     fn queue(&self) -> &mpsc::Sender<WriteOp> {
@@ -81,11 +107,7 @@ impl Writer {
             return Ok(());
         }
         let (tx, rx) = oneshot::channel();
-        self.queue()
-            .send(WriteOp::Tokens(tokens, tx))
-            .await
-            .map_err(|_| stopped())?;
-        rx.await.map_err(|_| stopped())?
+        self.submit(WriteOp::Tokens(tokens, tx), rx).await
     }
 
     pub(crate) async fn append_audit(&self, events: Vec<AuditEvent>) -> Result<()> {
@@ -93,11 +115,7 @@ impl Writer {
             return Ok(());
         }
         let (tx, rx) = oneshot::channel();
-        self.queue()
-            .send(WriteOp::Audit(events, Some(tx)))
-            .await
-            .map_err(|_| stopped())?;
-        rx.await.map_err(|_| stopped())?
+        self.submit(WriteOp::Audit(events, Some(tx)), rx).await
     }
 
     /// Never waits: when the queue is full the event is counted and dropped,
@@ -132,15 +150,46 @@ impl Writer {
     }
 }
 
-async fn run<S: BatchSink>(sink: Arc<S>, mut rx: mpsc::Receiver<WriteOp>, batch_max: usize) {
+async fn run<S: BatchSink>(
+    sink: Arc<S>,
+    mut rx: mpsc::Receiver<WriteOp>,
+    batch_max: usize,
+    limit: Duration,
+) {
     let mut ops = Vec::with_capacity(batch_max);
     while rx.recv_many(&mut ops, batch_max).await > 0 {
-        commit(&*sink, &mut ops).await;
+        // Tokens whose caller gave up (timed out during an outage, or the
+        // client hung up) will never be handed out: writing them would only
+        // slow the recovery.
+        ops.retain(|op| !matches!(op, WriteOp::Tokens(_, reply) if reply.is_closed()));
+        commit(
+            &Bounded {
+                sink: &*sink,
+                limit,
+            },
+            &mut ops,
+        )
+        .await;
+    }
+}
+
+/// A sink whose writes give up after `limit`, so a database that stopped
+/// answering cannot stall the queue behind one batch forever.
+struct Bounded<'a, S> {
+    sink: &'a S,
+    limit: Duration,
+}
+
+impl<S: BatchSink> Bounded<'_, S> {
+    async fn write(&self, tokens: &[&TokenRecord], events: &[&AuditEvent]) -> Result<()> {
+        tokio::time::timeout(self.limit, self.sink.write(tokens, events))
+            .await
+            .unwrap_or_else(|_| Err(timed_out()))
     }
 }
 
 /// Writes one batch and answers every waiter from `ops` (left empty).
-async fn commit<S: BatchSink>(sink: &S, ops: &mut Vec<WriteOp>) {
+async fn commit<S: BatchSink>(sink: &Bounded<'_, S>, ops: &mut Vec<WriteOp>) {
     let mut tokens = Vec::new();
     let mut events = Vec::new();
     let mut writes = 0usize;
@@ -202,5 +251,101 @@ fn answer(op: WriteOp, result: Result<()>) {
         WriteOp::Flush(reply) => {
             let _ = reply.send(());
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Instant;
+
+    use tollgate_core::{ScopeSet, TokenHash, TokenKind};
+
+    use super::*;
+
+    fn token(n: u8) -> TokenRecord {
+        TokenRecord {
+            hash: TokenHash([n; 32]),
+            kind: TokenKind::Access,
+            client_id: "c".into(),
+            subject: None,
+            scope: ScopeSet::parse("read").unwrap(),
+            audience: Vec::new(),
+            token_type: "Bearer".into(),
+            issued_at: 0,
+            expires_at: 1,
+            grant_id: "g".into(),
+            revoked_at: None,
+            metadata: Default::default(),
+        }
+    }
+
+    /// A database that never answers its first `hang` writes (a silent
+    /// network path) and records the tokens of every write it completes.
+    struct Silent {
+        hang: Mutex<usize>,
+        written: Mutex<Vec<u8>>,
+    }
+
+    impl BatchSink for Silent {
+        async fn write(&self, tokens: &[&TokenRecord], _: &[&AuditEvent]) -> Result<()> {
+            let hang = {
+                let mut h = self.hang.lock().unwrap();
+                let now = *h > 0;
+                *h = h.saturating_sub(1);
+                now
+            };
+            if hang {
+                std::future::pending::<()>().await;
+            }
+            let mut w = self.written.lock().unwrap();
+            w.extend(tokens.iter().map(|t| t.hash.0[0]));
+            Ok(())
+        }
+    }
+
+    const LIMIT: Duration = Duration::from_millis(300);
+
+    #[tokio::test]
+    async fn a_silent_database_fails_callers_within_the_limit_and_the_queue_moves_on() {
+        let sink = Arc::new(Silent {
+            hang: Mutex::new(1),
+            written: Mutex::new(Vec::new()),
+        });
+        let w = Writer::spawn(Arc::clone(&sink), 1, 16, 128, LIMIT);
+        let start = Instant::now();
+        let r = w.insert_tokens(vec![token(1)]).await;
+        assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
+        // The bound, not a hang; generous upper end for a loaded machine.
+        assert!(start.elapsed() >= LIMIT && start.elapsed() < LIMIT * 10);
+        // The hung batch was abandoned: the next write goes through.
+        w.insert_tokens(vec![token(2)]).await.unwrap();
+        assert_eq!(*sink.written.lock().unwrap(), vec![2]);
+    }
+
+    #[tokio::test]
+    async fn tokens_whose_caller_gave_up_are_not_written() {
+        let sink = Arc::new(Silent {
+            hang: Mutex::new(1),
+            written: Mutex::new(Vec::new()),
+        });
+        let w = Arc::new(Writer::spawn(Arc::clone(&sink), 1, 16, 1, LIMIT));
+        // The first write occupies the writer until the limit; the second
+        // waits in the queue, and its caller goes away meanwhile.
+        let first = tokio::spawn({
+            let w = Arc::clone(&w);
+            async move { w.insert_tokens(vec![token(1)]).await }
+        });
+        tokio::task::yield_now().await;
+        let second = tokio::spawn({
+            let w = Arc::clone(&w);
+            async move { w.insert_tokens(vec![token(2)]).await }
+        });
+        tokio::time::sleep(LIMIT / 3).await;
+        second.abort();
+        assert!(first.await.unwrap().is_err());
+        w.insert_tokens(vec![token(3)]).await.unwrap();
+        assert_eq!(*sink.written.lock().unwrap(), vec![3]);
     }
 }

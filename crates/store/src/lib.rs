@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 mod batch;
+mod bounded;
 mod common;
 mod error;
 mod model;

@@ -2,6 +2,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::bounded::Bounded;
 use crate::{Result, Store, StoreError};
 
 /// SQLite's `synchronous` pragma. `Full` (the default) makes every commit
@@ -31,10 +32,26 @@ pub struct StoreOptions {
     /// Bounded queue length per writer task; `audit()` drops events beyond it.
     pub queue_capacity: usize,
     /// How long a caller waits for a pooled connection before `Unavailable`.
+    /// While the database refuses connections (down, restarting) sqlx keeps
+    /// retrying for this long, so it is also how long a request may wait
+    /// for a database that is coming back.
     pub acquire_timeout: Duration,
+    /// How long the store waits for the database to answer once it has a
+    /// connection (a batch commit, a readiness ping) before `Unavailable`.
+    /// A crashed server resets its connections at once, but one behind a
+    /// lost network path leaves them open and silent; without this bound a
+    /// request would wait for TCP to give up, minutes later. This is a
+    /// client-side limit, not PostgreSQL's `statement_timeout`.
+    pub query_timeout: Duration,
 }
 
 impl StoreOptions {
+    /// The longest a caller waits on the batching writer: a connection,
+    /// then the commit.
+    pub(crate) fn write_limit(&self) -> Duration {
+        self.acquire_timeout.saturating_add(self.query_timeout)
+    }
+
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -44,6 +61,7 @@ impl StoreOptions {
             batch_max: 128,
             queue_capacity: 8192,
             acquire_timeout: Duration::from_secs(5),
+            query_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -67,12 +85,14 @@ impl std::fmt::Debug for StoreOptions {
             .field("batch_max", &self.batch_max)
             .field("queue_capacity", &self.queue_capacity)
             .field("acquire_timeout", &self.acquire_timeout)
+            .field("query_timeout", &self.query_timeout)
             .finish()
     }
 }
 
 /// Opens the store named by `opts.url`, runs its migrations and starts its
-/// writer task(s).
+/// writer task(s). Every call on the result answers within
+/// [`StoreOptions::acquire_timeout`] plus [`StoreOptions::query_timeout`].
 pub async fn open(opts: &StoreOptions) -> Result<Arc<dyn Store>> {
     let url = opts.url.trim();
     if let Some(rest) = url
@@ -80,11 +100,11 @@ pub async fn open(opts: &StoreOptions) -> Result<Arc<dyn Store>> {
         .or_else(|| url.strip_prefix("sqlite:"))
     {
         let path = rest.split('?').next().unwrap_or_default();
-        let store: Arc<dyn Store> = crate::sqlite::SqliteStore::open(path, opts).await?;
-        Ok(store)
+        let store = crate::sqlite::SqliteStore::open(path, opts).await?;
+        Ok(Bounded::wrap(store, opts.write_limit()))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let store: Arc<dyn Store> = crate::postgres::PgStore::open(url, opts).await?;
-        Ok(store)
+        let store = crate::postgres::PgStore::open(url, opts).await?;
+        Ok(Bounded::wrap(store, opts.write_limit()))
     } else {
         Err(StoreError::Config(
             "database.url must start with sqlite:// or postgres://".into(),
@@ -108,4 +128,21 @@ pub(crate) fn check_schema(s: &str) -> Result<()> {
             "schema must be 1-63 characters of a-z, 0-9 and _, not starting with a digit".into(),
         ))
     }
+}
+
+/// A readiness round trip that answers within `limit` whatever the database
+/// does: a probe that hangs is as useless to an orchestrator as no probe.
+pub(crate) async fn ping<DB: sqlx::Database>(pool: &sqlx::Pool<DB>, limit: Duration) -> Result<()> {
+    let round_trip = async {
+        let mut conn = pool.acquire().await?;
+        sqlx::Connection::ping(&mut *conn).await?;
+        Ok::<_, StoreError>(())
+    };
+    tokio::time::timeout(limit, round_trip)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(
+                "the database did not answer the readiness check in time".into(),
+            ))
+        })
 }

@@ -39,7 +39,8 @@ pub struct Server {
     pub base: String,
     pub dir: PathBuf,
     env: Vec<(String, String)>,
-    schema: Option<String>,
+    /// The PostgreSQL server and schema this server uses, dropped on `Drop`.
+    schema: Option<(String, String)>,
     pub http: reqwest::Client,
     pub stdout: Vec<String>,
 }
@@ -51,6 +52,21 @@ impl Server {
 
     /// `extra_env` are additional `TOLLGATE_…` variables; `args` go after `serve`.
     pub async fn start_with(backend: Backend, extra_env: &[(&str, &str)], args: &[&str]) -> Self {
+        let url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(pg_url()),
+        };
+        Self::start_inner(url, extra_env, args)
+    }
+
+    /// Against the PostgreSQL server at `url` (not the shared one), in a
+    /// fresh schema.
+    pub async fn start_on_postgres(url: &str, extra_env: &[(&str, &str)]) -> Self {
+        Self::start_inner(Some(url.to_owned()), extra_env, &[])
+    }
+
+    /// `pg` is the PostgreSQL URL, or `None` for SQLite in the temp dir.
+    fn start_inner(pg: Option<String>, extra_env: &[(&str, &str)], args: &[&str]) -> Self {
         let id = unique();
         let dir = std::env::temp_dir().join(format!("tollgate-e2e-{id}"));
         std::fs::create_dir_all(&dir).expect("temp dir");
@@ -66,16 +82,16 @@ impl Server {
             ("TOLLGATE_LOG__LEVEL".to_owned(), "warn".to_owned()),
         ];
         let mut schema = None;
-        match backend {
-            Backend::Sqlite => env.push((
+        match pg {
+            None => env.push((
                 "TOLLGATE_DATABASE__URL".into(),
                 format!("sqlite://{}/data/tollgate.db", dir.display()),
             )),
-            Backend::Postgres => {
+            Some(url) => {
                 let s = format!("e2e_{id}");
-                env.push(("TOLLGATE_DATABASE__URL".into(), pg_url()));
+                env.push(("TOLLGATE_DATABASE__URL".into(), url.clone()));
                 env.push(("TOLLGATE_DATABASE__SCHEMA".into(), s.clone()));
-                schema = Some(s);
+                schema = Some((url, s));
             }
         }
         env.extend(
@@ -161,6 +177,42 @@ impl Server {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+    }
+
+    /// The server's process id (to send it signals).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
+    /// The server's standard error (its log), so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM (what an orchestrator sends to stop a pod or unit).
+    pub fn sigterm(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits for the server to exit on its own; `None` if it is still
+    /// running after `limit` (it is then left running for `Drop`).
+    pub async fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let child = self.child.as_mut().expect("server running");
+            if let Some(status) = child.try_wait().expect("wait") {
+                self.child = None;
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -283,10 +335,13 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
         let _ = std::fs::remove_dir_all(&self.dir);
-        if let Some(schema) = &self.schema {
+        if let Some((url, schema)) = &self.schema {
+            // Bounded: the server may be a private one that a test stopped
+            // or cut off.
             let _ = Command::new("psql")
+                .env("PGCONNECT_TIMEOUT", "5")
                 .args([
-                    &pg_url(),
+                    url,
                     "-q",
                     "-c",
                     &format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"),

@@ -9,5 +9,8 @@ mod bad_input;
 mod cli;
 mod demo;
 mod durability;
+mod operations;
+mod outage;
+mod private_pg;
 mod registration;
 mod tokens;

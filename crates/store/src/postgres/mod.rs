@@ -10,6 +10,7 @@
 use std::borrow::Cow;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -28,6 +29,8 @@ const WRITERS: usize = 2;
 pub(crate) struct PgStore {
     pool: PgPool,
     writer: Writer,
+    /// Bound on the readiness round trip (the acquire timeout).
+    ping_limit: Duration,
 }
 
 fn migrator() -> Migrator {
@@ -64,8 +67,18 @@ impl PgStore {
             .await?;
         migrator().run(&pool).await?;
         let sink = Arc::new(Sink { pool: pool.clone() });
-        let writer = Writer::spawn(sink, WRITERS, opts.queue_capacity, opts.batch_max);
-        Ok(Arc::new(Self { pool, writer }))
+        let writer = Writer::spawn(
+            sink,
+            WRITERS,
+            opts.queue_capacity,
+            opts.batch_max,
+            opts.write_limit(),
+        );
+        Ok(Arc::new(Self {
+            pool,
+            writer,
+            ping_limit: opts.acquire_timeout,
+        }))
     }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Postgres>> {
@@ -94,8 +107,7 @@ impl Store for PgStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        crate::options::ping(&self.pool, self.ping_limit).await
     }
 
     async fn flush(&self) -> Result<()> {

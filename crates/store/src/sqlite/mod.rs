@@ -28,6 +28,8 @@ pub(crate) struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
     writer: Writer,
+    /// Bound on the readiness round trip (the acquire timeout).
+    ping_limit: Duration,
 }
 
 fn migrator() -> Migrator {
@@ -80,11 +82,18 @@ impl SqliteStore {
         let sink = Arc::new(Sink {
             pool: write.clone(),
         });
-        let writer = Writer::spawn(sink, 1, opts.queue_capacity, opts.batch_max);
+        let writer = Writer::spawn(
+            sink,
+            1,
+            opts.queue_capacity,
+            opts.batch_max,
+            opts.write_limit(),
+        );
         Ok(Arc::new(Self {
             read,
             write,
             writer,
+            ping_limit: opts.acquire_timeout,
         }))
     }
 
@@ -114,8 +123,7 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.read).await?;
-        Ok(())
+        crate::options::ping(&self.read, self.ping_limit).await
     }
 
     async fn flush(&self) -> Result<()> {

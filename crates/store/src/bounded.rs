@@ -1,0 +1,171 @@
+//! Every store call answers within a bound.
+//!
+//! sqlx bounds the wait for a connection (`acquire_timeout`) but not a
+//! statement on a connection it already has. A database that crashed resets
+//! its connections, so callers fail at once; one behind a lost network path
+//! (a partition, a dead load balancer, a frozen VM) leaves them open and
+//! silent, and a query would wait until TCP gives up, minutes later, with the
+//! request and its pooled connection stuck. This wrapper gives every call the
+//! store's `write_limit` (acquire timeout plus query timeout) and turns an
+//! overrun into `Unavailable`, a 503 the client retries.
+//!
+//! A write that overruns may still commit; the caller then reports a failure
+//! for something that happened, which every networked client must already
+//! tolerate, and never the reverse. The batching writer's calls
+//! (`insert_tokens`, `append_audit`, `flush`) carry the same bound inside
+//! `crate::batch` and pass straight through.
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tollgate_core::{Client, TokenHash, TokenRecord};
+
+use crate::{
+    AuditEvent, AuditQuery, AuditRecord, AuditStore, ClientStore, CodeRecord, CodeStore, KeyStore,
+    RegistrationTokenRecord, RegistrationTokenStore, Result, SigningKeyRecord, Store, StoreError,
+    TokenStore,
+};
+
+pub(crate) struct Bounded<S> {
+    inner: Arc<S>,
+    limit: Duration,
+}
+
+impl<S: Store + 'static> Bounded<S> {
+    pub(crate) fn wrap(inner: Arc<S>, limit: Duration) -> Arc<dyn Store> {
+        Arc::new(Self { inner, limit })
+    }
+
+    async fn run<T>(&self, call: impl Future<Output = Result<T>>) -> Result<T> {
+        tokio::time::timeout(self.limit, call)
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(
+                    "the database did not answer in time".into(),
+                ))
+            })
+    }
+}
+
+#[async_trait]
+impl<S: Store + 'static> ClientStore for Bounded<S> {
+    async fn create_client(&self, client: &Client) -> Result<()> {
+        self.run(self.inner.create_client(client)).await
+    }
+    async fn get_client(&self, id: &str) -> Result<Option<Client>> {
+        self.run(self.inner.get_client(id)).await
+    }
+    async fn update_client(&self, client: &Client) -> Result<()> {
+        self.run(self.inner.update_client(client)).await
+    }
+    async fn delete_client(&self, id: &str) -> Result<bool> {
+        self.run(self.inner.delete_client(id)).await
+    }
+    async fn list_clients(&self, after: Option<&str>, limit: u32) -> Result<Vec<Client>> {
+        self.run(self.inner.list_clients(after, limit)).await
+    }
+}
+
+#[async_trait]
+impl<S: Store + 'static> TokenStore for Bounded<S> {
+    async fn insert_tokens(&self, tokens: Vec<TokenRecord>) -> Result<()> {
+        self.inner.insert_tokens(tokens).await
+    }
+    async fn find_token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>> {
+        self.run(self.inner.find_token(hash)).await
+    }
+    async fn revoke_token(&self, hash: &TokenHash, now: i64) -> Result<bool> {
+        self.run(self.inner.revoke_token(hash, now)).await
+    }
+    async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<u64> {
+        self.run(self.inner.revoke_grant(grant_id, now)).await
+    }
+    async fn revoke_client_tokens(&self, client_id: &str, now: i64) -> Result<u64> {
+        self.run(self.inner.revoke_client_tokens(client_id, now))
+            .await
+    }
+    async fn rotate_refresh(
+        &self,
+        old: &TokenHash,
+        now: i64,
+        new: Vec<TokenRecord>,
+    ) -> Result<bool> {
+        self.run(self.inner.rotate_refresh(old, now, new)).await
+    }
+    async fn purge_tokens(&self, before: i64, limit: u32) -> Result<u64> {
+        self.run(self.inner.purge_tokens(before, limit)).await
+    }
+}
+
+#[async_trait]
+impl<S: Store + 'static> CodeStore for Bounded<S> {
+    async fn insert_code(&self, code: &CodeRecord) -> Result<()> {
+        self.run(self.inner.insert_code(code)).await
+    }
+    async fn consume_code(&self, hash: &TokenHash, now: i64) -> Result<Option<(CodeRecord, bool)>> {
+        self.run(self.inner.consume_code(hash, now)).await
+    }
+    async fn purge_codes(&self, before: i64, limit: u32) -> Result<u64> {
+        self.run(self.inner.purge_codes(before, limit)).await
+    }
+}
+
+#[async_trait]
+impl<S: Store + 'static> KeyStore for Bounded<S> {
+    async fn insert_key(&self, key: &SigningKeyRecord, now: i64) -> Result<()> {
+        self.run(self.inner.insert_key(key, now)).await
+    }
+    async fn list_keys(&self) -> Result<Vec<SigningKeyRecord>> {
+        self.run(self.inner.list_keys()).await
+    }
+}
+
+#[async_trait]
+impl<S: Store + 'static> RegistrationTokenStore for Bounded<S> {
+    async fn insert_registration_token(&self, token: &RegistrationTokenRecord) -> Result<()> {
+        self.run(self.inner.insert_registration_token(token)).await
+    }
+    async fn use_registration_token(
+        &self,
+        hash: &TokenHash,
+        now: i64,
+    ) -> Result<Option<RegistrationTokenRecord>> {
+        self.run(self.inner.use_registration_token(hash, now)).await
+    }
+    async fn list_registration_tokens(&self) -> Result<Vec<RegistrationTokenRecord>> {
+        self.run(self.inner.list_registration_tokens()).await
+    }
+    async fn revoke_registration_token(&self, id: &str) -> Result<bool> {
+        self.run(self.inner.revoke_registration_token(id)).await
+    }
+}
+
+#[async_trait]
+impl<S: Store + 'static> AuditStore for Bounded<S> {
+    fn audit(&self, event: AuditEvent) {
+        self.inner.audit(event);
+    }
+    async fn append_audit(&self, events: Vec<AuditEvent>) -> Result<()> {
+        self.inner.append_audit(events).await
+    }
+    async fn query_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
+        self.run(self.inner.query_audit(query)).await
+    }
+    fn dropped_audit_events(&self) -> u64 {
+        self.inner.dropped_audit_events()
+    }
+}
+
+#[async_trait]
+impl<S: Store + 'static> Store for Bounded<S> {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+    async fn ping(&self) -> Result<()> {
+        self.inner.ping().await
+    }
+    async fn flush(&self) -> Result<()> {
+        self.inner.flush().await
+    }
+}
