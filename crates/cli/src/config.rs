@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
-use tollgate_authz::{AuthzSettings, CacheSettings, RegistrationSettings};
+use tollgate_authz::{AuthzSettings, CacheSettings, RateLimitSettings, RegistrationSettings};
 use tollgate_core::TokenSettings;
 use tollgate_store::{SqliteSync, StoreOptions};
 
@@ -20,6 +20,8 @@ pub struct Config {
     pub tokens: TokenSettings,
     pub registration: RegistrationSettings,
     pub cache: CacheSettings,
+    /// Throttling of failed client authentication.
+    pub rate_limit: RateLimitSettings,
     pub log: LogConfig,
 }
 
@@ -112,6 +114,9 @@ impl Config {
         cfg.tokens
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: tokens.{e}"))?;
+        cfg.rate_limit
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: rate_limit.{e}"))?;
         Ok(cfg)
     }
 
@@ -164,6 +169,7 @@ impl Config {
         s.tokens = self.tokens.clone();
         s.registration = self.registration.clone();
         s.cache = self.cache.clone();
+        s.rate_limit = self.rate_limit.clone();
         s
     }
 }

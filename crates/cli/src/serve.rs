@@ -36,6 +36,11 @@ pub fn init_logging(cfg: &Config, serving: bool) -> anyhow::Result<()> {
 }
 
 pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
+    // Installed before anything records, so no early sample is lost. The
+    // handle renders the Prometheus text for whatever serves `/metrics`.
+    let metrics_handle = crate::metrics::install()?;
+    let _metrics_upkeep =
+        crate::metrics::spawn_upkeep(metrics_handle.clone(), Duration::from_secs(5));
     let addr = cfg.listen_addr()?;
     if !addr.ip().is_loopback() && !cfg.server.allow_plain_http {
         bail!(

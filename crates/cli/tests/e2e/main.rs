@@ -8,5 +8,6 @@ mod bad_input;
 mod cli;
 mod demo;
 mod durability;
+mod ratelimit;
 mod registration;
 mod tokens;
