@@ -6,6 +6,13 @@
 //! caches, so an attacker rotating client ids or addresses evicts old entries
 //! instead of growing memory. State is per process: in a multi-node
 //! PostgreSQL deployment every node enforces each limit on its own.
+//!
+//! The failure threshold is checked before and counted after a secret is
+//! verified, so attempts already in flight when it is reached still finish:
+//! a client that sends many guesses at once may get a few more than the
+//! threshold answered. Bounding that exactly would need a reservation per
+//! attempt; a handful of extra guesses per window changes nothing against
+//! 256-bit secrets or Argon2-hashed ones.
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
