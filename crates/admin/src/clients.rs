@@ -11,7 +11,7 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use tollgate_authz::clients::{self, ClientPatch, ClientView, NewClient};
 use tollgate_core::{
-    AuthMethod, ClientType, GrantType, ScopeMatching, ScopeSet, TokenSettingsOverride,
+    AuthMethod, ClientType, GrantType, RateLimit, ScopeMatching, ScopeSet, TokenSettingsOverride,
 };
 use utoipa::{IntoParams, ToSchema};
 
@@ -60,6 +60,8 @@ pub struct CreateClient {
     /// When absent a 256-bit secret is generated and returned once.
     #[schema(min_length = 16, max_length = 512)]
     pub client_secret: Option<String>,
+    /// A request-rate limit on the token and introspection endpoints.
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// A partial update: absent (or null) fields keep their value.
@@ -82,6 +84,21 @@ pub struct UpdateClient {
     pub metadata: Option<BTreeMap<String, String>>,
     /// A disabled client cannot authenticate and its tokens stop being active.
     pub enabled: Option<bool>,
+    /// A request-rate limit on the token and introspection endpoints; `null`
+    /// removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<RateLimit>)]
+    pub rate_limit: Option<Option<RateLimit>>,
+}
+
+/// Tells a field that is absent (outer `None`) from one that is `null`
+/// (`Some(None)`), for fields where `null` means "remove".
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 fn scopes(field: &str, s: Option<String>) -> Result<Option<ScopeSet>, ApiError> {
@@ -205,6 +222,7 @@ pub async fn create(
         token_settings: b.token_settings.unwrap_or_default(),
         metadata: b.metadata.unwrap_or_default(),
         secret: b.client_secret,
+        rate_limit: b.rate_limit,
     };
     let view = clients::create_client(&admin.app.svc, n).await?;
     let mut r = (StatusCode::CREATED, Json(&view)).into_response();
@@ -275,6 +293,7 @@ pub async fn update(
         token_settings: b.token_settings,
         metadata: b.metadata,
         enabled: b.enabled,
+        rate_limit: b.rate_limit,
     };
     Ok(Json(
         clients::update_client(&admin.app.svc, &id, patch).await?,

@@ -37,7 +37,7 @@ pub type MetricsRenderer = Arc<dyn Fn() -> String + Send + Sync>;
 /// What the admin handlers share.
 pub struct Admin {
     pub app: Arc<App>,
-    /// `None` when no metrics recorder is installed (then `/metrics` is 404).
+    /// `None` when no metrics recorder is installed (then there is no `/metrics`).
     pub metrics: Option<MetricsRenderer>,
 }
 
@@ -75,14 +75,17 @@ fn api(admin: &Arc<Admin>) -> (Router<Arc<Admin>>, utoipa::openapi::OpenApi) {
         .routes(routes!(keys::rotate))
         .routes(routes!(audit::query))
         .split_for_parts();
-    let v1 = v1.route_layer(from_fn_with_state(admin.clone(), auth::require_admin));
-    let (metrics, metrics_doc) = OpenApiRouter::new()
-        .routes(routes!(metrics))
-        .split_for_parts();
-    let metrics = metrics.route_layer(from_fn_with_state(admin.clone(), auth::require_metrics));
-    doc.merge(metrics_doc);
+    let mut routes = v1.route_layer(from_fn_with_state(admin.clone(), auth::require_admin));
+    if admin.metrics.is_some() {
+        let (metrics, metrics_doc) = OpenApiRouter::new()
+            .routes(routes!(metrics))
+            .split_for_parts();
+        routes = routes
+            .merge(metrics.route_layer(from_fn_with_state(admin.clone(), auth::require_metrics)));
+        doc.merge(metrics_doc);
+    }
     add_security(&mut doc, &admin.app.svc.settings.endpoint("/oauth2/token"));
-    (v1.merge(metrics), doc)
+    (routes, doc)
 }
 
 /// Declares the OAuth 2.0 client-credentials scheme (so OpenAPI tools can
@@ -158,7 +161,6 @@ pub fn router(admin: Arc<Admin>) -> Router {
         (status = 200, description = "Metrics in the Prometheus text format", content_type = "text/plain", body = String),
         (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 403, description = "The token has neither tollgate:metrics nor tollgate:admin", body = ErrorBody),
-        (status = 404, description = "Metrics are not enabled", body = ErrorBody),
     )
 )]
 async fn metrics(State(admin): State<Arc<Admin>>) -> Response {

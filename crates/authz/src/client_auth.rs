@@ -2,6 +2,7 @@
 //! endpoints (RFC 6749 §2.3): HTTP Basic (the seed's "In Authorization
 //! Header") or `client_id`/`client_secret` in the form body ("In Form Body"),
 //! never both, and only the method the client registered.
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, header};
@@ -112,13 +113,26 @@ fn extract(headers: &HeaderMap, params: &Params) -> Result<Option<Credentials>, 
 const FAILED: &str = "client authentication failed";
 
 /// Authenticates the calling client. `allow_public` admits public clients
-/// that send only their `client_id`.
+/// that send only their `client_id`; `peer` is the source address.
+///
+/// Failed attempts are throttled (see [`crate::ratelimit`]): an address or a
+/// client id with too many recent failures gets 429 before any
+/// secret is checked, so a brute force learns nothing while blocked, not even
+/// from the right secret. A success resets neither counter: otherwise an
+/// attacker holding one valid client could interleave its own successful
+/// logins to reset the address counter and keep guessing another client's
+/// secret. The price, a client id that can be locked out for one window by
+/// anyone who sends it enough wrong secrets, is bounded by the window and
+/// visible in the audit log (outcome `too_many_requests`).
 pub async fn authenticate(
     svc: &Services,
     headers: &HeaderMap,
     params: &Params,
     allow_public: bool,
+    peer: Option<IpAddr>,
 ) -> Result<Arc<Client>, OAuthError> {
+    let limits = &svc.limits;
+    limits.check_address(peer).await?;
     let Some(creds) = extract(headers, params)? else {
         return Err(OAuthError::invalid_client(
             "client authentication is required: HTTP Basic, or client_id and client_secret in the body",
@@ -127,13 +141,21 @@ pub async fn authenticate(
     };
     let basic = creds.how == Presented::Basic;
     if tollgate_core::ClientId::try_from(creds.client_id.as_str()).is_err() {
+        limits.failed(None, peer).await;
         return Err(OAuthError::invalid_client(FAILED, basic));
     }
-    let client = svc
+    limits.check_client(&creds.client_id).await?;
+    let Some(client) = svc
         .client(&creds.client_id)
         .await
         .map_err(crate::Error::into_oauth)?
-        .ok_or_else(|| OAuthError::invalid_client(FAILED, basic))?;
+    else {
+        // Counted under the id too, although no such client exists: a 429
+        // only for existing ids would tell a prober which ids exist, which
+        // the uniform `invalid_client` answer is there to hide.
+        limits.failed(Some(&creds.client_id), peer).await;
+        return Err(OAuthError::invalid_client(FAILED, basic));
+    };
 
     match (creds.how, &creds.secret) {
         (Presented::IdOnly, _) => {
@@ -146,6 +168,7 @@ pub async fn authenticate(
         }
         (_, Some(secret)) => {
             if !verify_secret(svc, &client, secret).await {
+                limits.failed(Some(client.id.as_str()), peer).await;
                 return Err(OAuthError::invalid_client(FAILED, basic));
             }
         }

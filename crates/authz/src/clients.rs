@@ -7,8 +7,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use tollgate_core::{
-    AuthMethod, Client, ClientId, ClientSecret, ClientType, GrantType, OAuthError, RedirectUri,
-    ScopeMatching, ScopeSet, SecretHashKind, TokenSettingsOverride,
+    AuthMethod, Client, ClientId, ClientSecret, ClientType, GrantType, OAuthError, RateLimit,
+    RedirectUri, ScopeMatching, ScopeSet, SecretHashKind, TokenSettingsOverride,
 };
 use tollgate_jose::secrets::{argon2_hash, random_bytes, random_token};
 
@@ -31,6 +31,8 @@ pub struct NewClient {
     /// A secret chosen by a person (stored with Argon2id); `None` generates a
     /// 256-bit one (stored as a keyed hash).
     pub secret: Option<String>,
+    /// Request-rate limit at the token and introspection endpoints.
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// A client as shown to operators: everything but secret hashes.
@@ -48,6 +50,9 @@ pub struct ClientView {
     pub token_settings: TokenSettingsOverride,
     pub metadata: BTreeMap<String, String>,
     pub enabled: bool,
+    /// Request-rate limit (token bucket); absent means unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
     pub secrets: Vec<SecretView>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -79,6 +84,7 @@ impl ClientView {
             token_settings: c.token_settings.clone(),
             metadata: c.metadata.clone(),
             enabled: c.enabled,
+            rate_limit: c.rate_limit,
             secrets: c
                 .secrets
                 .iter()
@@ -162,6 +168,7 @@ pub fn build_client(svc: &Services, n: NewClient) -> Result<(Client, Option<Stri
     c.scope_matching = n.scope_matching;
     c.token_settings = checked_token_settings(svc, n.token_settings)?;
     c.metadata = n.metadata;
+    c.rate_limit = n.rate_limit;
     let secret = match (c.client_type, n.secret) {
         (ClientType::Public, Some(_)) => {
             return Err(
@@ -283,6 +290,28 @@ pub async fn set_enabled(svc: &Services, id: &str, enabled: bool) -> Result<Clie
     Ok(ClientView::new(&c, None))
 }
 
+/// Sets or (with `None`) removes a client's request-rate limit. This
+/// process applies it at once; other processes (a running server when the
+/// CLI made the change) within the client cache TTL.
+pub async fn set_rate_limit(
+    svc: &Services,
+    id: &str,
+    limit: Option<RateLimit>,
+) -> Result<ClientView, Error> {
+    let mut c = load(svc, id).await?;
+    c.rate_limit = limit;
+    c.validate()?;
+    save(svc, &mut c).await?;
+    svc.audit(
+        "client.updated",
+        Some(id),
+        "ok",
+        None,
+        serde_json::json!({"rate_limit": limit}),
+    );
+    Ok(ClientView::new(&c, None))
+}
+
 pub async fn delete_client(svc: &Services, id: &str) -> Result<(), Error> {
     if !svc.store.delete_client(id).await? {
         return Err(Error::NotFound(format!("client '{id}'")));
@@ -333,6 +362,8 @@ pub struct ClientPatch {
     pub token_settings: Option<TokenSettingsOverride>,
     pub metadata: Option<BTreeMap<String, String>>,
     pub enabled: Option<bool>,
+    /// `Some(None)` removes the limit.
+    pub rate_limit: Option<Option<RateLimit>>,
 }
 
 /// Applies a patch after checking the result with the same rules as creation.
@@ -372,6 +403,9 @@ pub async fn update_client(svc: &Services, id: &str, p: ClientPatch) -> Result<C
     }
     if let Some(e) = p.enabled {
         c.enabled = e;
+    }
+    if let Some(l) = p.rate_limit {
+        c.rate_limit = l;
     }
     c.validate()?;
     save(svc, &mut c).await?;

@@ -25,6 +25,15 @@ impl From<StoreError> for Error {
 }
 
 impl Error {
+    /// The `error` code the response will carry (for metrics and the audit log).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::OAuth(e) => e.code(),
+            Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+        }
+    }
+
     /// The OAuth error inside, for paths (like the token endpoint) where a
     /// missing resource is itself an OAuth condition.
     pub fn into_oauth(self) -> OAuthError {

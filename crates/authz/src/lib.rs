@@ -11,9 +11,11 @@ pub mod grants;
 pub mod initial_tokens;
 pub mod issue;
 pub mod keys;
+pub mod ratelimit;
 pub mod registration;
 pub mod services;
 pub mod settings;
+pub mod telemetry;
 pub mod trace;
 
 use std::sync::Arc;
@@ -30,7 +32,7 @@ use tower_http::trace::TraceLayer;
 pub use error::Error;
 pub use keys::KeyRing;
 pub use services::Services;
-pub use settings::{AuthzSettings, CacheSettings, RegistrationSettings};
+pub use settings::{AuthzSettings, CacheSettings, RateLimitSettings, RegistrationSettings};
 
 use endpoints::{discovery, introspect, register, revoke, token, tokeninfo};
 use error::plain_error;
@@ -121,6 +123,8 @@ pub fn edge(routes: Router) -> Router {
                 "internal error",
             )
         }))
+        // Outside the panic catcher, so a caught panic's 500 is measured too.
+        .layer(axum::middleware::from_fn(telemetry::track_requests))
         .layer(TraceLayer::new_for_http().make_span_with(trace::request_span::<axum::body::Body>))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,

@@ -9,6 +9,7 @@ use tollgate_jose::MasterKey;
 use tollgate_store::{AuditEvent, Store};
 
 use crate::Error;
+use crate::ratelimit::Limits;
 use crate::settings::AuthzSettings;
 
 pub struct Services {
@@ -22,6 +23,8 @@ pub struct Services {
     /// that verified, so a person-chosen secret costs one Argon2 run per
     /// process, not one per request.
     pub(crate) verified_secrets: Cache<String, ()>,
+    /// Failed-authentication throttles and per-client request rates.
+    pub limits: Limits,
 }
 
 impl Services {
@@ -45,6 +48,7 @@ impl Services {
             .max_capacity(10_000)
             .time_to_live(Duration::from_secs(c.client_ttl_secs.max(60)))
             .build();
+        let limits = Limits::new(&settings.rate_limit, clock.clone());
         Self {
             store,
             master,
@@ -53,6 +57,7 @@ impl Services {
             clients,
             tokens,
             verified_secrets,
+            limits,
         }
     }
 

@@ -1,5 +1,6 @@
 //! The authorization server's settings, deserialized straight from the
-//! `[tokens]`, `[registration]` and `[cache]` sections of the config file.
+//! `[tokens]`, `[registration]`, `[cache]` and `[rate_limit]` sections of
+//! the config file.
 use serde::{Deserialize, Serialize};
 use tollgate_core::{GrantType, TokenSettings};
 
@@ -10,6 +11,7 @@ pub struct AuthzSettings {
     pub tokens: TokenSettings,
     pub registration: RegistrationSettings,
     pub cache: CacheSettings,
+    pub rate_limit: RateLimitSettings,
 }
 
 impl AuthzSettings {
@@ -19,6 +21,7 @@ impl AuthzSettings {
             tokens: TokenSettings::default(),
             registration: RegistrationSettings::default(),
             cache: CacheSettings::default(),
+            rate_limit: RateLimitSettings::default(),
         }
     }
 
@@ -75,5 +78,59 @@ impl Default for CacheSettings {
             token_ttl_secs: 5,
             token_capacity: 200_000,
         }
+    }
+}
+
+/// Throttling of failed client authentication (so secrets cannot be guessed
+/// at network speed). Counters are per process: in a multi-node deployment
+/// each node counts on its own, so the cluster-wide bound is the per-node one
+/// times the number of nodes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSettings {
+    /// Failed authentications of one client id within the window
+    /// after which every attempt for that id, right secret or not, is
+    /// refused until the window closes. 0 turns the per-client throttle off.
+    pub failed_auth_per_client: u32,
+    /// Failed authentications from one source address (an IPv6 /64 counts as
+    /// one address) within the window after which every authentication from
+    /// it is refused. 0 turns it off, which is what a deployment behind a
+    /// reverse proxy wants: there every request comes from the proxy.
+    pub failed_auth_per_address: u32,
+    /// The window, opened by the first failure.
+    pub failed_auth_window_secs: u64,
+    /// How many client ids and addresses are tracked at most, so an attacker
+    /// rotating either cannot grow memory without bound (least recently
+    /// used entries go first).
+    pub tracked_keys: u64,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            failed_auth_per_client: 10,
+            failed_auth_per_address: 10,
+            failed_auth_window_secs: 60,
+            tracked_keys: 100_000,
+        }
+    }
+}
+
+impl RateLimitSettings {
+    /// The longest window accepted: a day. Longer lockouts are an outage
+    /// an attacker can cause, not protection.
+    pub const MAX_WINDOW_SECS: u64 = 86_400;
+
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=Self::MAX_WINDOW_SECS).contains(&self.failed_auth_window_secs) {
+            return Err(format!(
+                "failed_auth_window_secs must be 1-{}",
+                Self::MAX_WINDOW_SECS
+            ));
+        }
+        if self.tracked_keys == 0 {
+            return Err("tracked_keys must be at least 1".into());
+        }
+        Ok(())
     }
 }

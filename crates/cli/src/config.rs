@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
-use tollgate_authz::{AuthzSettings, CacheSettings, RegistrationSettings};
+use tollgate_authz::{AuthzSettings, CacheSettings, RateLimitSettings, RegistrationSettings};
 use tollgate_core::TokenSettings;
 use tollgate_store::{SqliteSync, StoreOptions};
 
@@ -21,6 +21,8 @@ pub struct Config {
     pub tokens: TokenSettings,
     pub registration: RegistrationSettings,
     pub cache: CacheSettings,
+    /// Throttling of failed client authentication.
+    pub rate_limit: RateLimitSettings,
     pub log: LogConfig,
     pub admin: AdminConfig,
 }
@@ -142,6 +144,9 @@ impl Config {
         cfg.tokens
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: tokens.{e}"))?;
+        cfg.rate_limit
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: rate_limit.{e}"))?;
         Ok(cfg)
     }
 
@@ -208,6 +213,67 @@ impl Config {
         s.tokens = self.tokens.clone();
         s.registration = self.registration.clone();
         s.cache = self.cache.clone();
+        s.rate_limit = self.rate_limit.clone();
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_toml(name: &str, text: &str) -> anyhow::Result<Config> {
+        let path = std::env::temp_dir().join(format!(
+            "tollgate-config-{}-{name}.toml",
+            std::process::id()
+        ));
+        std::fs::write(&path, text)?;
+        let cfg = Config::load(Some(&path));
+        let _ = std::fs::remove_file(&path);
+        cfg
+    }
+
+    #[test]
+    fn rate_limit_section_maps_to_the_authz_settings() {
+        let cfg = load_toml(
+            "ok",
+            "[rate_limit]\nfailed_auth_per_client = 3\nfailed_auth_per_address = 0\n\
+             failed_auth_window_secs = 5\n",
+        )
+        .unwrap();
+        let s = cfg.authz_settings("http://x").rate_limit;
+        assert_eq!(
+            (
+                s.failed_auth_per_client,
+                s.failed_auth_per_address,
+                s.failed_auth_window_secs,
+                s.tracked_keys
+            ),
+            (3, 0, 5, 100_000),
+            "given keys override, the rest keep their defaults"
+        );
+        let d = Config::default().rate_limit;
+        assert_eq!(
+            (d.failed_auth_per_client, d.failed_auth_window_secs),
+            (10, 60)
+        );
+    }
+
+    #[test]
+    fn rate_limit_typos_and_bad_windows_fail_loudly() {
+        let typo = load_toml("typo", "[rate_limit]\nfailed_auth_per_clent = 3\n");
+        assert!(typo.is_err());
+        for (name, text) in [
+            ("zero", "[rate_limit]\nfailed_auth_window_secs = 0\n"),
+            ("long", "[rate_limit]\nfailed_auth_window_secs = 86401\n"),
+            ("keys", "[rate_limit]\ntracked_keys = 0\n"),
+            ("neg", "[rate_limit]\nfailed_auth_per_client = -1\n"),
+        ] {
+            let e = load_toml(name, text).unwrap_err();
+            assert!(
+                format!("{e:#}").contains("rate_limit") || name == "neg",
+                "{name}: {e:#}"
+            );
+        }
     }
 }

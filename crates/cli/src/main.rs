@@ -3,6 +3,7 @@
 
 mod commands;
 mod config;
+mod metrics;
 mod output;
 mod serve;
 

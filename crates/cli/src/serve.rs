@@ -56,6 +56,11 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 }
 
 pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
+    // Installed before anything records, so no early sample is lost. The
+    // handle renders the Prometheus text for `/metrics`.
+    let metrics_handle = crate::metrics::install()?;
+    let _metrics_upkeep =
+        crate::metrics::spawn_upkeep(metrics_handle.clone(), Duration::from_secs(5));
     let addr = cfg.listen_addr()?;
     check_plain_http(&cfg, addr, "server.listen")?;
     let admin_addr = cfg.admin_listen_addr()?;
@@ -87,9 +92,10 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         print_demo(&app.svc, &cfg.server.data_dir, &issuer, cfg.admin.enabled).await?;
     }
     let admin = cfg.admin.enabled.then(|| {
+        let render = metrics_handle.clone();
         tollgate_admin::router(Arc::new(Admin {
             app: app.clone(),
-            metrics: None,
+            metrics: Some(Arc::new(move || render.render())),
         }))
     });
     let mut main_routes = tollgate_authz::routes(app.clone());

@@ -4,7 +4,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{GrantType, OAuthError, RedirectUri, ScopeMatching, ScopeSet, TokenSettingsOverride};
+use crate::{
+    GrantType, OAuthError, RateLimit, RedirectUri, ScopeMatching, ScopeSet, TokenSettingsOverride,
+};
 
 /// A client identifier: 1–128 characters from the URL-safe set
 /// `A-Z a-z 0-9 . _ ~ -`, so it needs no escaping in a URL, a Basic header or a log.
@@ -210,6 +212,10 @@ pub struct Client {
     pub jwks_uri: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration: Option<Registration>,
+    /// Request-rate limit at the token and introspection endpoints. Absent in
+    /// documents stored before it existed, which therefore read as unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -239,6 +245,7 @@ impl Client {
             jwks: None,
             jwks_uri: None,
             registration: None,
+            rate_limit: None,
             created_at: now,
             updated_at: now,
         }
@@ -315,6 +322,9 @@ impl Client {
                  values up to {MAX_METADATA_LEN}"
             )));
         }
+        if let Some(l) = &self.rate_limit {
+            l.validate()?;
+        }
         Ok(())
     }
 }
@@ -375,5 +385,36 @@ mod tests {
         assert!(!format!("{c:?}").contains("deadbeefcafe"));
         let json = serde_json::to_string(&c).unwrap();
         assert_eq!(serde_json::from_str::<Client>(&json).unwrap(), c);
+    }
+
+    #[test]
+    fn rate_limit_is_optional_in_stored_documents_and_validated() {
+        // A document as stored before rate limits existed still reads.
+        let mut old = serde_json::to_value(client()).unwrap();
+        assert!(old.get("rate_limit").is_none(), "omitted when none");
+        old.as_object_mut().unwrap().remove("rate_limit");
+        let c: Client = serde_json::from_value(old).unwrap();
+        assert_eq!(c.rate_limit, None);
+
+        let mut c = client();
+        c.rate_limit = Some(RateLimit {
+            per_second: 10,
+            burst: 20,
+        });
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(
+            json["rate_limit"],
+            serde_json::json!({"per_second": 10, "burst": 20})
+        );
+        assert_eq!(serde_json::from_value::<Client>(json).unwrap(), c);
+        assert!(c.validate().is_ok());
+        c.rate_limit = Some(RateLimit {
+            per_second: 0,
+            burst: 20,
+        });
+        assert!(matches!(
+            c.validate(),
+            Err(OAuthError::InvalidClientMetadata(_))
+        ));
     }
 }

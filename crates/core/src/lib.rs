@@ -6,6 +6,7 @@ pub mod client;
 pub mod clock;
 pub mod error;
 pub mod grant;
+pub mod ratelimit;
 pub mod redirect;
 pub mod scope;
 pub mod token;
@@ -16,6 +17,7 @@ pub use client::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::OAuthError;
 pub use grant::GrantType;
+pub use ratelimit::{FailureWindow, RateLimit};
 pub use redirect::RedirectUri;
 pub use scope::{ScopeMatching, ScopeSet};
 pub use token::{

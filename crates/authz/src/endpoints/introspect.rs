@@ -1,4 +1,5 @@
 //! `POST /oauth2/introspect` (RFC 7662).
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::Json;
@@ -9,11 +10,11 @@ use serde_json::{Map, Value, json};
 use tollgate_core::{TokenKind, TokenRecord};
 use tollgate_jose::secrets::token_hash;
 
-use super::{PeerAddr, no_store, params_or_reject};
+use super::{PeerAddr, PeerIp, no_store, params_or_reject};
 use crate::client_auth::{authenticate, claimed_client_id};
 use crate::form::{Form, FormRejection, Params};
 use crate::services::Services;
-use crate::{App, Error};
+use crate::{App, Error, telemetry};
 
 /// Members RFC 7662 §2.2 defines; stored metadata with these names appears
 /// only under `metadata`, never over a standard member.
@@ -39,17 +40,22 @@ const RESERVED: &[&str] = &[
 pub async fn introspect(
     State(app): State<Arc<App>>,
     PeerAddr(addr): PeerAddr,
+    PeerIp(ip): PeerIp,
     headers: HeaderMap,
     form: Result<Form, FormRejection>,
 ) -> Response {
-    let params = match params_or_reject(&app.svc, "introspect.rejected", &addr, form) {
+    let params = match params_or_reject(&app.svc, "introspect", &addr, form) {
         Ok(p) => p,
         Err(rejection) => return rejection.into_response(),
     };
-    match run(&app.svc, &headers, &params).await {
-        Ok(body) => no_store(Json(body)),
+    match run(&app.svc, &headers, &params, ip).await {
+        Ok(body) => {
+            telemetry::introspected(body.get("active") == Some(&Value::Bool(true)));
+            no_store(Json(body))
+        }
         Err(e) => {
             let e = e.into_oauth();
+            telemetry::oauth_error("introspect", e.code());
             app.svc.audit(
                 "introspect.rejected",
                 claimed_client_id(&headers, &params).as_deref(),
@@ -62,9 +68,17 @@ pub async fn introspect(
     }
 }
 
-async fn run(svc: &Services, headers: &HeaderMap, params: &Params) -> Result<Value, Error> {
+async fn run(
+    svc: &Services,
+    headers: &HeaderMap,
+    params: &Params,
+    ip: Option<IpAddr>,
+) -> Result<Value, Error> {
     // RFC 7662 §2.1: the endpoint requires authorization of the caller.
-    authenticate(svc, headers, params, false).await?;
+    let client = authenticate(svc, headers, params, false, ip).await?;
+    // The caller's own request-rate limit (a resource server introspecting
+    // every request it serves is the usual way to exceed one).
+    svc.limits.admit(&client).await?;
     let token = params.require("token")?;
     // RFC 7662 §2.1: token_type_hint is only a hint; one lookup covers both kinds.
     let Some(record) = active_token(svc, token).await? else {

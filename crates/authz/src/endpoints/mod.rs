@@ -6,7 +6,7 @@ pub mod revoke;
 pub mod token;
 pub mod tokeninfo;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -28,6 +28,22 @@ impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
     }
 }
 
+/// The peer's IP address, for the per-address throttle of failed client
+/// authentication (kept apart from [`PeerAddr`] so nothing re-parses it).
+pub struct PeerIp(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
 /// A JSON answer that must not be cached (RFC 6749 §5.1, RFC 7662 §2.2).
 pub fn no_store(body: impl IntoResponse) -> Response {
     let mut r = body.into_response();
@@ -38,16 +54,18 @@ pub fn no_store(body: impl IntoResponse) -> Response {
 }
 
 /// The parsed form, or — for a request that does not even parse — the
-/// rejection, recorded in the audit log as `event`.
+/// rejection, recorded in the audit log as `<endpoint>.rejected` and counted
+/// as an `invalid_request` of `endpoint`.
 pub fn params_or_reject(
     svc: &crate::Services,
-    event: &str,
+    endpoint: &'static str,
     addr: &Option<String>,
     form: Result<crate::form::Form, crate::form::FormRejection>,
 ) -> Result<crate::form::Params, crate::form::FormRejection> {
     form.map(|crate::form::Form(p)| p).inspect_err(|_| {
+        crate::telemetry::oauth_error(endpoint, "invalid_request");
         svc.audit(
-            event,
+            &format!("{endpoint}.rejected"),
             None,
             "invalid_request",
             addr.clone(),

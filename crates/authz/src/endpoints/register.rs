@@ -15,7 +15,7 @@ use super::{PeerAddr, no_store};
 use crate::clients::{build_client, internal};
 use crate::registration::{ParsedMetadata, client_metadata, parse_metadata};
 use crate::services::Services;
-use crate::{App, Error};
+use crate::{App, Error, telemetry};
 
 const MAX_BODY: usize = 64 * 1024;
 
@@ -88,6 +88,7 @@ pub async fn register(
                 Error::OAuth(o) => o.code(),
                 _ => "invalid_request",
             };
+            telemetry::oauth_error("register", code);
             app.svc.audit(
                 "register.rejected",
                 None,
@@ -161,7 +162,10 @@ pub async fn read(
 ) -> Response {
     match managed(&app.svc, &headers, &id).await {
         Ok(c) => respond(StatusCode::OK, client_metadata(&app.svc, &c)),
-        Err(e) => e.into_response(),
+        Err(e) => {
+            telemetry::oauth_error("register", e.code());
+            e.into_response()
+        }
     }
 }
 
@@ -210,6 +214,8 @@ pub async fn update(
         client.enabled = old.enabled;
         client.token_settings = old.token_settings.clone();
         client.metadata = old.metadata.clone();
+        // The rate limit is the operator's, not part of RFC 7591 metadata.
+        client.rate_limit = old.rate_limit;
         let mut reg = old.registration.clone().unwrap_or_default();
         reg.metadata = extra;
         client.registration = Some(reg);
@@ -230,7 +236,10 @@ pub async fn update(
             );
             respond(StatusCode::OK, body)
         }
-        Err(e) => e.into_response(),
+        Err(e) => {
+            telemetry::oauth_error("register", e.code());
+            e.into_response()
+        }
     }
 }
 
@@ -260,6 +269,9 @@ pub async fn delete(
             );
             no_store(StatusCode::NO_CONTENT)
         }
-        Err(e) => e.into_response(),
+        Err(e) => {
+            telemetry::oauth_error("register", e.code());
+            e.into_response()
+        }
     }
 }

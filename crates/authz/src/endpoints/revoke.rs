@@ -1,4 +1,5 @@
 //! `POST /oauth2/revoke` (RFC 7009).
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -8,26 +9,28 @@ use serde_json::json;
 use tollgate_core::{OAuthError, TokenKind};
 use tollgate_jose::secrets::token_hash;
 
-use super::{PeerAddr, no_store, params_or_reject};
+use super::{PeerAddr, PeerIp, no_store, params_or_reject};
 use crate::client_auth::{authenticate, claimed_client_id};
 use crate::form::{Form, FormRejection, Params};
 use crate::services::Services;
-use crate::{App, Error};
+use crate::{App, Error, telemetry};
 
 pub async fn revoke(
     State(app): State<Arc<App>>,
     PeerAddr(addr): PeerAddr,
+    PeerIp(ip): PeerIp,
     headers: HeaderMap,
     form: Result<Form, FormRejection>,
 ) -> Response {
-    let params = match params_or_reject(&app.svc, "revoke.rejected", &addr, form) {
+    let params = match params_or_reject(&app.svc, "revoke", &addr, form) {
         Ok(p) => p,
         Err(rejection) => return rejection.into_response(),
     };
     let client_id = claimed_client_id(&headers, &params);
-    match run(&app.svc, &headers, &params).await {
+    match run(&app.svc, &headers, &params, ip).await {
         Ok(revoked) => {
             if let Some(kind) = revoked {
+                telemetry::revoked();
                 app.svc.audit(
                     "token.revoked",
                     client_id.as_deref(),
@@ -41,6 +44,7 @@ pub async fn revoke(
         }
         Err(e) => {
             let e = e.into_oauth();
+            telemetry::oauth_error("revoke", e.code());
             app.svc.audit(
                 "revoke.rejected",
                 client_id.as_deref(),
@@ -59,9 +63,10 @@ async fn run(
     svc: &Services,
     headers: &HeaderMap,
     params: &Params,
+    ip: Option<IpAddr>,
 ) -> Result<Option<TokenKind>, Error> {
     // Public clients may revoke their own tokens (RFC 7009 §2.1, §5).
-    let client = authenticate(svc, headers, params, true).await?;
+    let client = authenticate(svc, headers, params, true, ip).await?;
     let token = params.require("token")?;
     // The hint is honoured only as a hint: one lookup finds either kind, so a
     // wrong or unknown hint changes nothing (RFC 7009 §2.1).

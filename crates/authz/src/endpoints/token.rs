@@ -1,4 +1,5 @@
 //! `POST /oauth2/token` (RFC 6749 §3.2).
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::Json;
@@ -6,29 +7,38 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use tollgate_core::{GrantType, OAuthError};
+use tollgate_core::{Client, GrantType, OAuthError};
 
-use super::{PeerAddr, no_store, params_or_reject};
+use super::{PeerAddr, PeerIp, no_store, params_or_reject};
 use crate::client_auth::{authenticate, claimed_client_id};
 use crate::form::{Form, FormRejection, Params};
 use crate::grants;
 use crate::issue::TokenResponse;
-use crate::{App, Error};
+use crate::{App, Error, telemetry};
 
 pub async fn token(
     State(app): State<Arc<App>>,
     PeerAddr(addr): PeerAddr,
+    PeerIp(ip): PeerIp,
     headers: HeaderMap,
     form: Result<Form, FormRejection>,
 ) -> Response {
-    let params = match params_or_reject(&app.svc, "token.rejected", &addr, form) {
+    let params = match params_or_reject(&app.svc, "token", &addr, form) {
         Ok(p) => p,
         Err(rejection) => return rejection.into_response(),
     };
-    match issue(&app, &headers, &params).await {
-        Ok(resp) => no_store(Json(resp)),
+    match issue(&app, &headers, &params, ip).await {
+        Ok(Issued {
+            response,
+            grant_type,
+            client,
+        }) => {
+            telemetry::token_issued(grant_type.as_str(), client.id.as_str());
+            no_store(Json(response))
+        }
         Err(e) => {
             let e = e.into_oauth();
+            telemetry::oauth_error("token", e.code());
             app.svc.audit(
                 "token.rejected",
                 claimed_client_id(&headers, &params).as_deref(),
@@ -44,21 +54,46 @@ pub async fn token(
     }
 }
 
-async fn issue(app: &App, headers: &HeaderMap, params: &Params) -> Result<TokenResponse, Error> {
+/// A committed token response and what the metrics label it with.
+struct Issued {
+    response: TokenResponse,
+    grant_type: GrantType,
+    client: Arc<Client>,
+}
+
+async fn issue(
+    app: &App,
+    headers: &HeaderMap,
+    params: &Params,
+    ip: Option<IpAddr>,
+) -> Result<Issued, Error> {
     let grant_type = params.require("grant_type")?;
-    let client = authenticate(&app.svc, headers, params, true).await?;
-    match GrantType::parse(grant_type) {
-        Some(GrantType::ClientCredentials) => {
-            grants::client_credentials::grant(&app.svc, &client, params).await
-        }
-        Some(GrantType::RefreshToken) => grants::refresh_token::grant(&app.svc, &client, params).await,
-        _ => Err(OAuthError::UnsupportedGrantType(
-            format!(
-                "grant type '{}' is not supported by this server (supported: client_credentials, refresh_token)",
-                grant_type.chars().take(100).collect::<String>()
+    let client = authenticate(&app.svc, headers, params, true, ip).await?;
+    // The client's own request-rate limit, once it is known who is asking.
+    app.svc.limits.admit(&client).await?;
+    let (grant_type, response) = match GrantType::parse(grant_type) {
+        Some(g @ GrantType::ClientCredentials) => (
+            g,
+            grants::client_credentials::grant(&app.svc, &client, params).await?,
+        ),
+        Some(g @ GrantType::RefreshToken) => (
+            g,
+            grants::refresh_token::grant(&app.svc, &client, params).await?,
+        ),
+        _ => {
+            return Err(OAuthError::UnsupportedGrantType(
+                format!(
+                    "grant type '{}' is not supported by this server (supported: client_credentials, refresh_token)",
+                    grant_type.chars().take(100).collect::<String>()
+                )
+                .into(),
             )
-            .into(),
-        )
-        .into()),
-    }
+            .into());
+        }
+    };
+    Ok(Issued {
+        response,
+        grant_type,
+        client,
+    })
 }

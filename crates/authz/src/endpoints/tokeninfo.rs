@@ -12,12 +12,15 @@ use tollgate_core::{OAuthError, TokenKind};
 use super::introspect::{active_token, describe};
 use super::no_store;
 use crate::form::{Form, FormRejection};
-use crate::{App, Error};
+use crate::{App, Error, telemetry};
 
 pub async fn tokeninfo(State(app): State<Arc<App>>, form: Result<Form, FormRejection>) -> Response {
     let params = match form {
         Ok(Form(p)) => p,
-        Err(rejection) => return rejection.into_response(),
+        Err(rejection) => {
+            telemetry::oauth_error("tokeninfo", "invalid_request");
+            return rejection.into_response();
+        }
     };
     let result = async {
         let token = params.require("access_token")?;
@@ -37,6 +40,9 @@ pub async fn tokeninfo(State(app): State<Arc<App>>, form: Result<Form, FormRejec
     .await;
     match result {
         Ok(body) => no_store(Json(body)),
-        Err(e) => e.into_response(),
+        Err(e) => {
+            telemetry::oauth_error("tokeninfo", e.code());
+            e.into_response()
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! `tollgate client add|list|show|rotate-secret|enable|disable|delete`
+//! `tollgate client add|list|show|rotate-secret|set-rate-limit|enable|disable|delete`
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 
@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 use tollgate_authz::clients::{self, ClientView, NewClient};
 use tollgate_core::{
-    AuthMethod, ClientId, ClientType, GrantType, RefreshMode, ScopeMatching, ScopeSet,
+    AuthMethod, ClientId, ClientType, GrantType, RateLimit, RefreshMode, ScopeMatching, ScopeSet,
     TokenSettingsOverride,
 };
 
@@ -29,6 +29,14 @@ pub enum ClientCmd {
         /// Seconds the previous secrets stay valid (0 = revoke them now).
         #[arg(long, default_value_t = 86400)]
         grace: u64,
+    },
+    /// Set the client's request-rate limit at the token and introspection
+    /// endpoints: PER_SECOND/BURST (e.g. 10/20), or `none` to remove it.
+    /// A running server applies it within cache.client_ttl_secs.
+    SetRateLimit {
+        id: String,
+        #[arg(value_parser = parse_rate_limit_or_none)]
+        limit: RateLimitArg,
     },
     /// Enable a disabled client.
     Enable { id: String },
@@ -85,6 +93,26 @@ pub struct AddArgs {
     /// Issue a refresh token with client credentials (needs --grant refresh_token too).
     #[arg(long)]
     pub client_credentials_refresh: bool,
+    /// Request-rate limit at the token and introspection endpoints,
+    /// PER_SECOND/BURST (e.g. 10/20: 10 a second, bursts of 20).
+    #[arg(long, value_parser = parse_rate_limit)]
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A rate limit, or its explicit absence (`none`).
+#[derive(Clone, Copy)]
+pub struct RateLimitArg(Option<RateLimit>);
+
+fn parse_rate_limit(s: &str) -> Result<RateLimit, String> {
+    s.parse()
+}
+
+fn parse_rate_limit_or_none(s: &str) -> Result<RateLimitArg, String> {
+    if s.eq_ignore_ascii_case("none") {
+        Ok(RateLimitArg(None))
+    } else {
+        s.parse().map(|l| RateLimitArg(Some(l)))
+    }
 }
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {
@@ -151,6 +179,7 @@ impl AddArgs {
             },
             metadata: self.metadata.into_iter().collect::<BTreeMap<_, _>>(),
             secret,
+            rate_limit: self.rate_limit,
         })
     }
 }
@@ -185,6 +214,12 @@ fn print_client(c: &ClientView, as_json: bool) -> anyhow::Result<()> {
     if !c.metadata.is_empty() {
         let m: Vec<String> = c.metadata.iter().map(|(k, v)| format!("{k}={v}")).collect();
         println!("metadata:       {}", m.join(", "));
+    }
+    if let Some(l) = &c.rate_limit {
+        println!(
+            "rate limit:     {} per second, burst {}",
+            l.per_second, l.burst
+        );
     }
     println!("enabled:        {}", c.enabled);
     println!("secrets:        {}", c.secrets.len());
@@ -223,6 +258,9 @@ pub async fn run(cfg: &Config, cmd: ClientCmd, as_json: bool) -> anyhow::Result<
         ClientCmd::Show { id } => print_client(&clients::get_client(svc, &id).await?, as_json),
         ClientCmd::RotateSecret { id, grace } => {
             print_client(&clients::rotate_secret(svc, &id, grace).await?, as_json)
+        }
+        ClientCmd::SetRateLimit { id, limit } => {
+            print_client(&clients::set_rate_limit(svc, &id, limit.0).await?, as_json)
         }
         ClientCmd::Enable { id } => {
             print_client(&clients::set_enabled(svc, &id, true).await?, as_json)

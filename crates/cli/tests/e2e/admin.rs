@@ -669,3 +669,59 @@ async fn the_admin_surface_can_have_its_own_listener() {
     assert_eq!(r.status(), 404);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "not_found");
 }
+
+/// `/metrics` answers the Prometheus text to a `tollgate:metrics` token (a
+/// scraper needs nothing more), and that token opens nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_need_the_metrics_scope() {
+    let s = Server::start(Backend::Sqlite).await;
+    let (id, secret) = s.add_client("prometheus", &["--scope", "tollgate:metrics"]);
+    let scraper = s.token(&id, &secret, None).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(token_status(&s, &id, "wrong").await, 401);
+    assert_eq!(
+        s.http.get(s.url("/metrics")).send().await.unwrap().status(),
+        401
+    );
+    let r = s
+        .http
+        .get(s.url("/metrics"))
+        .bearer_auth(&scraper)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = r.text().await.unwrap();
+    for needle in [
+        "tollgate_tokens_issued_total{grant_type=\"client_credentials\",client_id=\"prometheus\"}",
+        "tollgate_oauth_errors_total{endpoint=\"token\",error=\"invalid_client\"}",
+        "tollgate_http_request_duration_seconds_bucket",
+    ] {
+        assert!(text.contains(needle), "{needle} in:\n{text}");
+    }
+    let r = s
+        .http
+        .get(s.url("/admin/v1/clients"))
+        .bearer_auth(&scraper)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let admin = admin_token(&s).await;
+    let r = s
+        .http
+        .get(s.url("/metrics"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the admin scope implies the metrics scope");
+}

@@ -12,5 +12,6 @@ mod durability;
 mod operations;
 mod outage;
 mod private_pg;
+mod ratelimit;
 mod registration;
 mod tokens;

@@ -1,0 +1,340 @@
+//! In-process rate limits: throttling of failed client authentication (per
+//! client id and per source address) and each client's request-rate limit.
+//!
+//! The policy (GCRA buckets, failure windows) is pure and lives in
+//! `tollgate_core::ratelimit`; this module keeps the state in bounded moka
+//! caches, so an attacker rotating client ids or addresses evicts old entries
+//! instead of growing memory. State is per process: in a multi-node
+//! PostgreSQL deployment every node enforces each limit on its own.
+//!
+//! The failure threshold is checked before and counted after a secret is
+//! verified, so attempts already in flight when it is reached still finish:
+//! a client that sends many guesses at once may get a few more than the
+//! threshold answered. Bounding that exactly would need a reservation per
+//! attempt; a handful of extra guesses per window changes nothing against
+//! 256-bit secrets or Argon2-hashed ones.
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use moka::future::Cache;
+use tollgate_core::{Client, Clock, FailureWindow, OAuthError, RateLimit};
+
+use crate::settings::RateLimitSettings;
+
+// Rejections are counted labelled with the limit that refused.
+use crate::telemetry::RATE_LIMIT_REJECTIONS as REJECTIONS;
+
+/// One client's token bucket: the GCRA arrival time, updated with
+/// compare-and-swap so concurrent requests of one client never wait on a
+/// lock and requests of different clients share nothing.
+struct Bucket {
+    limit: RateLimit,
+    tat: AtomicI64,
+}
+
+type Failures = Arc<Mutex<FailureWindow>>;
+
+pub struct Limits {
+    clock: Arc<dyn Clock>,
+    per_client: u32,
+    per_address: u32,
+    window_ms: i64,
+    by_client: Cache<String, Failures>,
+    by_address: Cache<IpAddr, Failures>,
+    buckets: Cache<String, Arc<Bucket>>,
+}
+
+/// The address failures are counted under: IPv4 as is, IPv6 by its /64
+/// (one host usually holds a whole /64, so counting single IPv6 addresses
+/// would let it rotate through 2^64 of them), IPv4-mapped IPv6 as IPv4.
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(bits.into())
+        }
+        v4 => v4,
+    }
+}
+
+fn lock(w: &Failures) -> std::sync::MutexGuard<'_, FailureWindow> {
+    // The guarded value is plain data that is always consistent, so a
+    // poisoned lock (a panic elsewhere while holding it) is still usable.
+    w.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn too_many(description: &'static str, retry_after: u64) -> OAuthError {
+    OAuthError::TooManyRequests {
+        description: description.into(),
+        retry_after,
+    }
+}
+
+impl Limits {
+    pub fn new(settings: &RateLimitSettings, clock: Arc<dyn Clock>) -> Self {
+        let window_secs = settings
+            .failed_auth_window_secs
+            .clamp(1, RateLimitSettings::MAX_WINDOW_SECS);
+        let window = Duration::from_secs(window_secs);
+        let capacity = settings.tracked_keys.max(1);
+        // An entry idle for a whole window has a closed window (its last
+        // failure was at least a window ago), so idling out loses nothing.
+        fn failures<K>(capacity: u64, window: Duration) -> Cache<K, Failures>
+        where
+            K: std::hash::Hash + Eq + Send + Sync + 'static,
+        {
+            Cache::builder()
+                .max_capacity(capacity)
+                .time_to_idle(window)
+                .build()
+        }
+        Self {
+            clock,
+            per_client: settings.failed_auth_per_client,
+            per_address: settings.failed_auth_per_address,
+            window_ms: i64::try_from(window_secs * 1000).unwrap_or(i64::MAX),
+            by_client: failures(capacity, window),
+            by_address: failures(capacity, window),
+            // A bucket idle for a day is full again for any limit whose
+            // burst is at most a day's worth of its rate, so dropping it
+            // then changes nothing.
+            buckets: Cache::builder()
+                .max_capacity(capacity)
+                .time_to_idle(Duration::from_secs(86_400))
+                .build(),
+        }
+    }
+
+    fn blocked(&self, w: Option<Failures>, max: u32) -> Option<u64> {
+        lock(&w?).blocked(self.clock.now_millis(), max, self.window_ms)
+    }
+
+    /// Refuses every authentication from an address that failed too often.
+    pub async fn check_address(&self, ip: Option<IpAddr>) -> Result<(), OAuthError> {
+        let Some(ip) = ip.filter(|_| self.per_address > 0) else {
+            return Ok(());
+        };
+        let w = self.by_address.get(&address_key(ip)).await;
+        match self.blocked(w, self.per_address) {
+            None => Ok(()),
+            Some(secs) => {
+                metrics::counter!(REJECTIONS, "limit" => "address_auth_failures").increment(1);
+                Err(too_many(
+                    "too many failed client authentications from this address; retry later",
+                    secs,
+                ))
+            }
+        }
+    }
+
+    /// Refuses every authentication of a client id that failed too often,
+    /// before its secret is looked at: otherwise a guess made while blocked
+    /// would still be confirmed by the answer.
+    pub async fn check_client(&self, client_id: &str) -> Result<(), OAuthError> {
+        if self.per_client == 0 {
+            return Ok(());
+        }
+        let w = self.by_client.get(client_id).await;
+        match self.blocked(w, self.per_client) {
+            None => Ok(()),
+            Some(secs) => {
+                metrics::counter!(REJECTIONS, "limit" => "client_auth_failures").increment(1);
+                Err(too_many(
+                    "too many failed authentications for this client; retry later",
+                    secs,
+                ))
+            }
+        }
+    }
+
+    /// Records a failed authentication under the client id (if the request
+    /// named a well-formed one) and the address. Ids nobody registered are
+    /// counted too, so that a 429 does not reveal which ids exist; invented
+    /// ids cannot push a client under attack out of the bounded cache,
+    /// because moka admits new entries by frequency (TinyLFU) and the
+    /// attacked id is the frequent one.
+    pub async fn failed(&self, client_id: Option<&str>, ip: Option<IpAddr>) {
+        let now = self.clock.now_millis();
+        let new = || Arc::new(Mutex::new(FailureWindow::default()));
+        if let Some(id) = client_id.filter(|_| self.per_client > 0) {
+            let w = self.by_client.get_with_by_ref(id, async { new() }).await;
+            lock(&w).record(now, self.window_ms);
+        }
+        if let Some(ip) = ip.filter(|_| self.per_address > 0) {
+            let w = self
+                .by_address
+                .get_with(address_key(ip), async { new() })
+                .await;
+            lock(&w).record(now, self.window_ms);
+        }
+    }
+
+    /// Admits one request of an authenticated client under its own rate
+    /// limit (token and introspection endpoints). Clients without a limit
+    /// cost nothing; a changed limit starts a fresh bucket.
+    pub async fn admit(&self, client: &Client) -> Result<(), OAuthError> {
+        let Some(limit) = client.rate_limit else {
+            return Ok(());
+        };
+        let id = client.id.as_str();
+        let fresh = || {
+            Arc::new(Bucket {
+                limit,
+                tat: AtomicI64::new(0),
+            })
+        };
+        let mut bucket = self.buckets.get_with_by_ref(id, async { fresh() }).await;
+        if bucket.limit != limit {
+            bucket = fresh();
+            self.buckets.insert(id.to_owned(), bucket.clone()).await;
+        }
+        let now = self.clock.now_millis();
+        let mut tat = bucket.tat.load(Ordering::Acquire);
+        loop {
+            match limit.admit(tat, now) {
+                Ok(next) => match bucket.tat.compare_exchange_weak(
+                    tat,
+                    next,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => return Ok(()),
+                    Err(current) => tat = current,
+                },
+                Err(secs) => {
+                    metrics::counter!(REJECTIONS, "limit" => "client_requests").increment(1);
+                    return Err(too_many(
+                        "the client exceeded its request rate limit; retry later",
+                        secs,
+                    ));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_core::{ClientId, ManualClock};
+
+    fn limits(per_client: u32, per_address: u32, clock: &ManualClock) -> Limits {
+        let s = RateLimitSettings {
+            failed_auth_per_client: per_client,
+            failed_auth_per_address: per_address,
+            failed_auth_window_secs: 60,
+            tracked_keys: 100,
+        };
+        Limits::new(&s, Arc::new(clock.clone()))
+    }
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        s.parse().ok()
+    }
+
+    fn retry_after(r: Result<(), OAuthError>) -> Option<u64> {
+        match r {
+            Err(OAuthError::TooManyRequests { retry_after, .. }) => Some(retry_after),
+            Ok(()) => None,
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn client_failures_block_the_id_for_the_rest_of_the_window() {
+        let clock = ManualClock::new(1_700_000_000);
+        let l = limits(3, 0, &clock);
+        for _ in 0..3 {
+            assert_eq!(retry_after(l.check_client("svc").await), None);
+            l.failed(Some("svc"), ip("10.0.0.1")).await;
+            clock.advance(1);
+        }
+        assert_eq!(retry_after(l.check_client("svc").await), Some(57));
+        assert_eq!(retry_after(l.check_client("other").await), None);
+        // Addresses are not throttled with per_address = 0.
+        assert_eq!(retry_after(l.check_address(ip("10.0.0.1")).await), None);
+        clock.advance(57);
+        assert_eq!(retry_after(l.check_client("svc").await), None);
+    }
+
+    #[tokio::test]
+    async fn address_failures_block_the_address_and_its_ipv6_slash_64() {
+        let clock = ManualClock::new(1_700_000_000);
+        let l = limits(0, 2, &clock);
+        l.failed(None, ip("2001:db8::1")).await;
+        l.failed(Some("svc"), ip("2001:db8::2")).await;
+        assert_eq!(
+            retry_after(l.check_address(ip("2001:db8::ffff")).await),
+            Some(60)
+        );
+        assert_eq!(
+            retry_after(l.check_address(ip("2001:db8:1::1")).await),
+            None
+        );
+        assert_eq!(retry_after(l.check_client("svc").await), None, "off");
+        l.failed(None, ip("127.0.0.2")).await;
+        l.failed(None, ip("::ffff:127.0.0.2")).await;
+        assert!(retry_after(l.check_address(ip("127.0.0.2")).await).is_some());
+        assert_eq!(retry_after(l.check_address(ip("127.0.0.1")).await), None);
+        assert_eq!(retry_after(l.check_address(None).await), None);
+    }
+
+    fn client(limit: Option<RateLimit>) -> Client {
+        let mut c = Client::new(ClientId::try_from("svc").unwrap(), "svc", 0);
+        c.rate_limit = limit;
+        c
+    }
+
+    #[tokio::test]
+    async fn client_rate_limit_is_a_token_bucket() {
+        let clock = ManualClock::new(1_700_000_000);
+        let l = limits(10, 10, &clock);
+        let c = client(Some(RateLimit {
+            per_second: 1,
+            burst: 2,
+        }));
+        assert_eq!(retry_after(l.admit(&c).await), None);
+        assert_eq!(retry_after(l.admit(&c).await), None);
+        assert_eq!(retry_after(l.admit(&c).await), Some(1));
+        clock.advance(1);
+        assert_eq!(retry_after(l.admit(&c).await), None);
+        assert_eq!(retry_after(l.admit(&c).await), Some(1));
+
+        // A raised limit applies at once, with a fresh bucket.
+        let raised = client(Some(RateLimit {
+            per_second: 5,
+            burst: 5,
+        }));
+        for _ in 0..5 {
+            assert_eq!(retry_after(l.admit(&raised).await), None);
+        }
+        assert!(retry_after(l.admit(&raised).await).is_some());
+        // No limit, no refusal.
+        for _ in 0..100 {
+            assert_eq!(retry_after(l.admit(&client(None)).await), None);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_requests_never_exceed_the_burst() {
+        let clock = ManualClock::new(1_700_000_000);
+        let l = Arc::new(limits(10, 10, &clock));
+        let c = Arc::new(client(Some(RateLimit {
+            per_second: 1,
+            burst: 50,
+        })));
+        let tasks: Vec<_> = (0..200)
+            .map(|_| {
+                let (l, c) = (l.clone(), c.clone());
+                tokio::spawn(async move { l.admit(&c).await.is_ok() })
+            })
+            .collect();
+        let mut admitted = 0;
+        for t in tasks {
+            admitted += usize::from(t.await.unwrap());
+        }
+        assert_eq!(admitted, 50);
+    }
+}
