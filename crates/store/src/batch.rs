@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use tokio::sync::{mpsc, oneshot};
 use tollgate_core::TokenRecord;
 
+use crate::observe::observe;
 use crate::{AuditEvent, Result, StoreError};
 
 type Reply = oneshot::Sender<Result<()>>;
@@ -50,6 +51,7 @@ fn stopped() -> StoreError {
 impl Writer {
     /// Starts `tasks` writers, each with its own bounded queue.
     pub(crate) fn spawn<S: BatchSink>(
+        backend: &'static str,
         sink: Arc<S>,
         tasks: usize,
         capacity: usize,
@@ -58,7 +60,7 @@ impl Writer {
         let queues = (0..tasks.max(1))
             .map(|_| {
                 let (tx, rx) = mpsc::channel(capacity.max(1));
-                tokio::spawn(run(Arc::clone(&sink), rx, batch_max.max(1)));
+                tokio::spawn(run(backend, Arc::clone(&sink), rx, batch_max.max(1)));
                 tx
             })
             .collect();
@@ -132,15 +134,20 @@ impl Writer {
     }
 }
 
-async fn run<S: BatchSink>(sink: Arc<S>, mut rx: mpsc::Receiver<WriteOp>, batch_max: usize) {
+async fn run<S: BatchSink>(
+    backend: &'static str,
+    sink: Arc<S>,
+    mut rx: mpsc::Receiver<WriteOp>,
+    batch_max: usize,
+) {
     let mut ops = Vec::with_capacity(batch_max);
     while rx.recv_many(&mut ops, batch_max).await > 0 {
-        commit(&*sink, &mut ops).await;
+        commit(backend, &*sink, &mut ops).await;
     }
 }
 
 /// Writes one batch and answers every waiter from `ops` (left empty).
-async fn commit<S: BatchSink>(sink: &S, ops: &mut Vec<WriteOp>) {
+async fn commit<S: BatchSink>(backend: &'static str, sink: &S, ops: &mut Vec<WriteOp>) {
     let mut tokens = Vec::new();
     let mut events = Vec::new();
     let mut writes = 0usize;
@@ -160,7 +167,7 @@ async fn commit<S: BatchSink>(sink: &S, ops: &mut Vec<WriteOp>) {
     let result = if writes == 0 {
         Ok(())
     } else {
-        sink.write(&tokens, &events).await
+        observe(backend, "batch_commit", sink.write(&tokens, &events)).await
     };
     drop((tokens, events));
     match result {

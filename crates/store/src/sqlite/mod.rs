@@ -31,16 +31,29 @@ pub(crate) struct SqliteStore {
 }
 
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        Cow::Borrowed("init"),
-        MigrationType::Simple,
-        include_str!("../../migrations/sqlite/0001_init.sql").into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            Cow::Borrowed("init"),
+            MigrationType::Simple,
+            include_str!("../../migrations/sqlite/0001_init.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            Cow::Borrowed("purge indexes"),
+            MigrationType::Simple,
+            include_str!("../../migrations/sqlite/0002_purge_indexes.sql").into_sql_str(),
+            false,
+        ),
+    ])
 }
 
 impl SqliteStore {
+    /// The `backend` label of the store's metrics.
+    const BACKEND: &'static str = "sqlite";
+    const PURGE: crate::sql::PurgeSql = crate::sql::PURGE_SQLITE;
+
     pub(crate) async fn open(path: &str, opts: &StoreOptions) -> Result<Arc<Self>> {
         if path.is_empty() || path.starts_with(":memory:") || path.contains("mode=memory") {
             // Two pools on one in-memory database would see two databases.
@@ -80,7 +93,7 @@ impl SqliteStore {
         let sink = Arc::new(Sink {
             pool: write.clone(),
         });
-        let writer = Writer::spawn(sink, 1, opts.queue_capacity, opts.batch_max);
+        let writer = Writer::spawn(Self::BACKEND, sink, 1, opts.queue_capacity, opts.batch_max);
         Ok(Arc::new(Self {
             read,
             write,
@@ -142,4 +155,5 @@ audit::impl_audit_store!(
     db = Sqlite,
     conn = SqliteConnection,
     read = read,
+    write = write,
 );
