@@ -11,6 +11,7 @@ pub mod grants;
 pub mod initial_tokens;
 pub mod issue;
 pub mod keys;
+pub mod purge;
 pub mod registration;
 pub mod services;
 pub mod settings;
@@ -29,7 +30,7 @@ use tower_http::trace::TraceLayer;
 pub use error::Error;
 pub use keys::KeyRing;
 pub use services::Services;
-pub use settings::{AuthzSettings, CacheSettings, RegistrationSettings};
+pub use settings::{AuthzSettings, CacheSettings, PurgeSettings, RegistrationSettings};
 
 use endpoints::{discovery, introspect, register, revoke, token, tokeninfo};
 use error::plain_error;

@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
-use tollgate_authz::{AuthzSettings, CacheSettings, RegistrationSettings};
+use tollgate_authz::{AuthzSettings, CacheSettings, PurgeSettings, RegistrationSettings};
 use tollgate_core::TokenSettings;
 use tollgate_store::{SqliteSync, StoreOptions};
 
@@ -20,6 +20,8 @@ pub struct Config {
     pub tokens: TokenSettings,
     pub registration: RegistrationSettings,
     pub cache: CacheSettings,
+    /// The background purge of expired tokens, codes and old audit events.
+    pub purge: PurgeSettings,
     pub log: LogConfig,
 }
 
@@ -112,6 +114,9 @@ impl Config {
         cfg.tokens
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: tokens.{e}"))?;
+        cfg.purge
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: purge.{e}"))?;
         Ok(cfg)
     }
 

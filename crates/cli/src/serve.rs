@@ -53,6 +53,13 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("starting: {e}"))?;
     let _keys = app.spawn_key_refresh(Duration::from_secs(30));
+    let purge = cfg.purge.enabled.then(|| {
+        tollgate_authz::purge::spawn_purge(
+            app.svc.store.clone(),
+            app.svc.clock.clone(),
+            cfg.purge.clone(),
+        )
+    });
 
     if demo {
         print_demo(&app.svc, &cfg.server.data_dir, &issuer).await?;
@@ -70,6 +77,11 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     .with_graceful_shutdown(shutdown_signal(grace))
     .await
     .context("server error")?;
+    // Stop purging before the final flush: a purge batch cut short is rolled
+    // back and simply done again by the next run or node.
+    if let Some(purge) = purge {
+        purge.abort();
+    }
     app.svc.store.flush().await.context("flushing the store")?;
     tracing::info!("stopped");
     Ok(())
