@@ -15,8 +15,10 @@
 //!   and an admin listing tokens should not see them vanish.
 //!
 //! Every delete is one bounded batch (`batch_size` rows, found through an
-//! index, oldest first) in its own short transaction, with a pause between
-//! full batches; a kind is done for this run when a batch comes back short.
+//! index, oldest first) in its own short transaction, followed by a pause at
+//! least as long as the batch took (and at least `pause_ms`), so a backlog
+//! never takes more than about half of the writer; a kind is done for this
+//! run when a batch comes back short.
 //! A failing store is logged and counted and the next interval tries again.
 //!
 //! Metrics: `tollgate_purge_deleted_total{kind}` (tokens, codes,
@@ -25,7 +27,7 @@
 //! time of the last run that completed without error, for alerting on a purge
 //! that stopped working).
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::task::JoinHandle;
@@ -103,6 +105,7 @@ pub async fn purge_once(
         let Some(before) = before else { continue };
         let mut deleted = 0u64;
         loop {
+            let started = Instant::now();
             let n = kind.purge_batch(store, before, limit).await?;
             deleted += n;
             if n > 0 {
@@ -112,7 +115,12 @@ pub async fn purge_once(
             if n < u64::from(limit) {
                 break;
             }
-            tokio::time::sleep(pause).await;
+            // Rest at least as long as the batch took: while a backlog is
+            // worked off the purge holds the writer at most about half the
+            // time, however slow a batch is on this machine and table (a
+            // fixed 10 ms pause after a 100 ms batch left issuance on SQLite
+            // a tenth of the writer; see bench/RESULTS.md).
+            tokio::time::sleep(pause.max(started.elapsed())).await;
         }
         match kind {
             Kind::Tokens => report.tokens = deleted,

@@ -91,8 +91,10 @@ pub struct PurgeSettings {
     pub interval_secs: u64,
     /// Rows deleted per statement (one short write transaction each).
     pub batch_size: u32,
-    /// Pause between two full batches, so token issuance gets the (SQLite:
-    /// single) writer between them and a backlog never holds it for long.
+    /// Least pause between two full batches, so token issuance gets the
+    /// (SQLite: single) writer between them. The pause is also at least as
+    /// long as the batch took, so a backlog takes at most about half of the
+    /// writer's time.
     pub pause_ms: u64,
     /// Audit events older than this are deleted; so are registration tokens
     /// that expired longer ago than this (they stay listed for as long as the

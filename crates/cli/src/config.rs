@@ -61,6 +61,11 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     /// SQLite `synchronous`: `full` (default) or `normal`.
     pub sqlite_synchronous: String,
+    /// SQLite: the writer's page cache in MiB.
+    pub sqlite_cache_mib: u32,
+    /// SQLite: checkpoint the WAL in the background rather than inside a
+    /// commit (more throughput, worse p99; see `StoreOptions`).
+    pub sqlite_background_checkpoint: bool,
 }
 
 impl Default for DatabaseConfig {
@@ -70,6 +75,8 @@ impl Default for DatabaseConfig {
             schema: None,
             max_connections: 8,
             sqlite_synchronous: "full".into(),
+            sqlite_cache_mib: 64,
+            sqlite_background_checkpoint: false,
         }
     }
 }
@@ -140,6 +147,8 @@ impl Config {
         let mut o = StoreOptions::new(url);
         o.schema = self.database.schema.clone();
         o.max_connections = self.database.max_connections.max(1);
+        o.sqlite_cache_mib = self.database.sqlite_cache_mib.max(1);
+        o.sqlite_background_checkpoint = self.database.sqlite_background_checkpoint;
         o.sqlite_synchronous = match self
             .database
             .sqlite_synchronous

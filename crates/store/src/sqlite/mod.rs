@@ -28,6 +28,46 @@ pub(crate) struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
     writer: Writer,
+    /// The background WAL checkpointer, stopped when the store is dropped.
+    _checkpointer: Option<Checkpointer>,
+}
+
+/// How often the background checkpointer runs.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// With background checkpoints the writer still checkpoints by itself past
+/// this many WAL pages (64 MiB), as a backstop if the background task falls
+/// behind, so the WAL cannot grow without bound.
+const BACKSTOP_CHECKPOINT_PAGES: u32 = 16_384;
+
+/// Aborts the checkpoint task on drop.
+struct Checkpointer(tokio::task::JoinHandle<()>);
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// `PRAGMA wal_checkpoint(PASSIVE)` on its own connection: it copies what
+/// it can without waiting for readers or the writer, which carry on.
+fn spawn_checkpointer(pool: SqlitePool) -> Checkpointer {
+    Checkpointer(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let done = crate::observe::observe(SqliteStore::BACKEND, "wal_checkpoint", async {
+                sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .execute(&pool)
+                    .await?;
+                Ok(())
+            })
+            .await;
+            if let Err(e) = done {
+                tracing::debug!(error = %e, "background WAL checkpoint failed");
+            }
+        }
+    }))
 }
 
 fn migrator() -> Migrator {
@@ -79,12 +119,30 @@ impl SqliteStore {
                 SqliteSync::Full => SqliteSynchronous::Full,
                 SqliteSync::Normal => SqliteSynchronous::Normal,
             });
+        let cache_kib = i64::from(opts.sqlite_cache_mib.max(1)) * 1024;
+        let mut write_connect = connect
+            .clone()
+            .pragma("cache_size", format!("-{cache_kib}"));
+        if opts.sqlite_background_checkpoint {
+            write_connect =
+                write_connect.pragma("wal_autocheckpoint", BACKSTOP_CHECKPOINT_PAGES.to_string());
+        }
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(opts.acquire_timeout)
-            .connect_with(connect.clone())
+            .connect_with(write_connect)
             .await?;
         migrator().run(&write).await?;
+        let checkpointer = if opts.sqlite_background_checkpoint {
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(opts.acquire_timeout)
+                .connect_with(connect.clone())
+                .await?;
+            Some(spawn_checkpointer(pool))
+        } else {
+            None
+        };
         let read = SqlitePoolOptions::new()
             .max_connections(opts.max_connections.max(1))
             .acquire_timeout(opts.acquire_timeout)
@@ -98,6 +156,7 @@ impl SqliteStore {
             read,
             write,
             writer,
+            _checkpointer: checkpointer,
         }))
     }
 
