@@ -23,7 +23,11 @@ PG_PSQL="${BENCH_PSQL:-psql -h 127.0.0.1 -U postgres -d test}"
 LOADGEN="${BENCH_LOADGEN:-}"              # oha | wrk; empty = oha, else wrk
 SKIP_BUILD="${BENCH_SKIP_BUILD:-0}"
 SQLITE_SYNC="${BENCH_SQLITE_SYNC:-}"      # full | normal; empty = server default
+SQLITE_TUNING="${BENCH_SQLITE_TUNING:-}"  # empty = server default; off | cache | on (see README)
 PERF="${BENCH_PERF:-}"                    # "scenario:concurrency", e.g. cc_sqlite:64
+SEED_LIVE="${BENCH_SEED_LIVE:-1000000}"   # live tokens in the *_1m scenarios
+SEED_SMALL="${BENCH_SEED_SMALL:-10000}"   # live tokens in the *_10k baselines
+SEED_EXPIRED="${BENCH_SEED_EXPIRED:-200000}" # expired tokens refilled before each *_purge run
 TS="$(date -u +%Y%m%dT%H%M%SZ)"
 RESULTS="$OUT_DIR/results-$TS.jsonl"
 CEILING_TARGET_DIR="${BENCH_CEILING_TARGET_DIR:-$ROOT/target/bench-ceiling}"
@@ -149,11 +153,27 @@ tollgate_env() {
     export TOLLGATE_SERVER__LISTEN=127.0.0.1:0
     export TOLLGATE_SERVER__DATA_DIR="$dir"
     export TOLLGATE_LOG__LEVEL=warn
-    unset TOLLGATE_DATABASE__SCHEMA TOLLGATE_TOKENS__ACCESS_TOKEN_FORMAT TOLLGATE_DATABASE__SQLITE_SYNCHRONOUS
+    unset TOLLGATE_DATABASE__SCHEMA TOLLGATE_TOKENS__ACCESS_TOKEN_FORMAT TOLLGATE_DATABASE__SQLITE_SYNCHRONOUS \
+        TOLLGATE_CACHE__TOKEN_CAPACITY TOLLGATE_PURGE__INTERVAL_SECS \
+        TOLLGATE_DATABASE__SQLITE_CACHE_MIB TOLLGATE_DATABASE__SQLITE_BACKGROUND_CHECKPOINT
     case "$backend" in
         sqlite)
             export TOLLGATE_DATABASE__URL="sqlite://$dir/tollgate.db"
             [ -n "$SQLITE_SYNC" ] && export TOLLGATE_DATABASE__SQLITE_SYNCHRONOUS="$SQLITE_SYNC"
+            case "$SQLITE_TUNING" in
+                off)
+                    export TOLLGATE_DATABASE__SQLITE_CACHE_MIB=2
+                    export TOLLGATE_DATABASE__SQLITE_BACKGROUND_CHECKPOINT=false
+                    ;;
+                cache)
+                    export TOLLGATE_DATABASE__SQLITE_CACHE_MIB=64
+                    export TOLLGATE_DATABASE__SQLITE_BACKGROUND_CHECKPOINT=false
+                    ;;
+                on)
+                    export TOLLGATE_DATABASE__SQLITE_CACHE_MIB=64
+                    export TOLLGATE_DATABASE__SQLITE_BACKGROUND_CHECKPOINT=true
+                    ;;
+            esac
             ;;
         postgres)
             export TOLLGATE_DATABASE__URL="$PG_URL"
@@ -163,6 +183,68 @@ tollgate_env() {
     if [ "${TOKEN_FORMAT:-opaque}" = jwt ]; then
         export TOLLGATE_TOKENS__ACCESS_TOKEN_FORMAT=jwt
     fi
+    # Every introspection goes to the store (measures the store, not moka).
+    [ "${NO_TOKEN_CACHE:-0}" = 1 ] && export TOLLGATE_CACHE__TOKEN_CAPACITY=0
+    # The purge scenarios: a run every second instead of every minute.
+    [ "${PURGE_FAST:-0}" = 1 ] && export TOLLGATE_PURGE__INTERVAL_SECS=1
+    return 0
+}
+
+# ---------------------------------------------------------------- seeding ---
+
+# A seeded SQLite database is built once per run and copied into each
+# scenario's data directory (copying 300 MB beats re-inserting 1M rows).
+declare -A SQLITE_TEMPLATES=()
+
+# seed_store BACKEND DIR SCHEMA COUNT: COUNT live tokens "bench-live-N",
+# valid for a day, before the server starts. Sets SEED_TARGET.
+seed_store() {
+    local backend="$1" dir="$2" schema="$3" count="$4" tpl
+    case "$backend" in
+        sqlite)
+            SEED_TARGET="$dir/tollgate.db"
+            tpl="${SQLITE_TEMPLATES[$count]:-}"
+            if [ -z "$tpl" ]; then
+                tpl="$WORK/template-$count/tollgate.db"
+                mkdir -p "$(dirname "$tpl")"
+                log "seeding a SQLite template with $count live tokens"
+                TOLLGATE_DATABASE__URL="sqlite://$tpl" "$TOLLGATE_BIN" migrate >/dev/null \
+                    || die "tollgate migrate failed"
+                python3 "$BENCH_DIR/seed.py" sqlite "$tpl" bench-live- "$count" 86400
+                SQLITE_TEMPLATES[$count]="$tpl"
+            fi
+            cp "$tpl" "$SEED_TARGET"
+            ;;
+        postgres)
+            SEED_TARGET="$schema"
+            TOLLGATE_DATABASE__SCHEMA="$schema" "$TOLLGATE_BIN" migrate >/dev/null \
+                || die "tollgate migrate failed"
+            python3 "$BENCH_DIR/seed.py" postgres "$schema" bench-live- "$count" 86400
+            ;;
+    esac
+}
+
+# Before each measured run of a *_purge scenario: SEED_EXPIRED tokens that
+# expired a minute ago, for the running server's purge to work off.
+refill_expired() { # CONCURRENCY
+    python3 "$BENCH_DIR/seed.py" "$SEED_BACKEND" "$SEED_TARGET" "bench-exp-$1-" "$SEED_EXPIRED" -60
+}
+
+# After each measured run of a *_purge scenario: how many expired tokens the
+# purge left (sets EXTRA_JSON).
+count_expired() {
+    local left
+    case "$SEED_BACKEND" in
+        sqlite)
+            left="$(python3 -c 'import sqlite3,sys,time
+con = sqlite3.connect(sys.argv[1], timeout=60)
+print(con.execute("SELECT count(*) FROM tokens WHERE expires_at < ?", (int(time.time()),)).fetchone()[0])' "$SEED_TARGET")"
+            ;;
+        postgres)
+            left="$($PG_PSQL -tA -c "SELECT count(*) FROM \"$SEED_TARGET\".tokens WHERE expires_at < extract(epoch FROM now())")"
+            ;;
+    esac
+    EXTRA_JSON="{\"expired_seeded\":$SEED_EXPIRED,\"expired_left\":$left}"
 }
 
 # start_tollgate BACKEND: fresh data dir (and schema), one client, a server.
@@ -175,6 +257,10 @@ start_tollgate() {
         PG_SCHEMAS+=("$schema")
     fi
     tollgate_env "$backend" "$dir" "$schema"
+    SEED_BACKEND="$backend"
+    if [ "${SEED:-0}" -gt 0 ]; then
+        seed_store "$backend" "$dir" "$schema" "$SEED"
+    fi
     creds="$("$TOLLGATE_BIN" client add bench --scope "read write" --json)" \
         || die "tollgate client add failed ($backend)"
     id="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])' <<<"$creds")"
@@ -220,6 +306,7 @@ run_load() {
             local threads=2
             [ "$conc" -lt "$threads" ] && threads="$conc"
             WRK_BODY="$body" WRK_HEADER="$header" \
+                WRK_TOKEN_PREFIX="${RANDOM_TOKEN_PREFIX:-}" WRK_TOKEN_COUNT="${RANDOM_TOKEN_COUNT:-0}" \
                 wrk -t"$threads" -c"$conc" -d"${secs}s" --latency -s "$BENCH_DIR/wrk.lua" "$url" \
                 >"$out.raw" 2>"$out.err" || { cat "$out.err" >&2; die "wrk failed"; }
             python3 "$BENCH_DIR/summarize.py" wrk "$out.raw" >"$out"
@@ -243,8 +330,11 @@ measure() {
             perf record -e cpu-clock -g -F 999 -p "$SERVER_PID" -o "$pdata" -- sleep "$DURATION" >/dev/null 2>"$WORK/perf.err" &
             perf_pid=$!
         fi
+        [ -n "${BEFORE_RUN:-}" ] && "$BEFORE_RUN" "$conc"
         log "$scenario c=$conc: ${DURATION}s"
         run_load "$DURATION" "$conc" "$url" "$body" "$out" "$header"
+        EXTRA_JSON="{}"
+        [ -n "${AFTER_RUN:-}" ] && "$AFTER_RUN" "$conc"
         if [ -n "$perf_pid" ]; then
             wait "$perf_pid" || { cat "$WORK/perf.err" >&2; log "perf record failed"; }
         fi
@@ -252,12 +342,12 @@ measure() {
             CEILING_RPS[$conc]="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rps"])' "$out")"
         fi
         ceiling="${CEILING_RPS[$conc]:-}"
-        line="$(python3 - "$out" "$scenario" "$conc" "$ceiling" <<'PY'
+        line="$(python3 - "$out" "$scenario" "$conc" "$ceiling" "$EXTRA_JSON" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
 ceiling = float(sys.argv[4]) if sys.argv[4] else None
 frac = round(s["rps"] / ceiling, 3) if ceiling else None
-print(json.dumps({
+print(json.dumps({**json.loads(sys.argv[5]), **{
     "scenario": sys.argv[2],
     "concurrency": int(sys.argv[3]),
     "rps": round(s["rps"], 1),
@@ -266,7 +356,7 @@ print(json.dumps({
     "errors": s["errors"],
     "non_2xx": s["non_2xx"],
     "fraction_of_ceiling": frac,
-}, separators=(",", ":")))
+}}, separators=(",", ":")))
 PY
 )"
         printf '%s\n' "$line"
@@ -297,6 +387,45 @@ scenario_introspect() { # BACKEND NAME
     stop_server
 }
 
+# Large-store scenarios (see README.md): SEED live tokens before the server
+# starts; the purge runs as configured by default (every 60 s).
+
+scenario_cc_seeded() { # BACKEND NAME
+    SEED="$SEED_LIVE" scenario_cc "$1" "$2"
+}
+
+# With the purge working off SEED_EXPIRED expired tokens during each run.
+scenario_cc_purge() { # BACKEND NAME
+    SEED="$SEED_LIVE" PURGE_FAST=1 BEFORE_RUN=refill_expired AFTER_RUN=count_expired \
+        scenario_cc "$1" "$2"
+}
+
+# Introspection of random seeded tokens with the token cache off, so every
+# request is a primary-key lookup in a store of COUNT tokens. Needs wrk (a
+# different body per request).
+scenario_introspect_random() { # BACKEND NAME COUNT
+    local saved="$LOADGEN"
+    ensure_wrk
+    LOADGEN=wrk
+    start_tollgate_seeded "$1" "$3"
+    RANDOM_TOKEN_PREFIX=bench-live- RANDOM_TOKEN_COUNT="$3" \
+        measure "$2" "$SERVER_URL/oauth2/introspect" "token=x" "$AUTH_HEADER"
+    stop_server
+    LOADGEN="$saved"
+}
+
+start_tollgate_seeded() { # BACKEND COUNT
+    SEED="$2" NO_TOKEN_CACHE=1 start_tollgate "$1"
+}
+
+ensure_wrk() {
+    if ! command -v wrk >/dev/null 2>&1; then
+        log "installing wrk (apt-get install -y wrk)"
+        (apt-get install -y wrk >&2 || { apt-get update >&2 && apt-get install -y wrk >&2; }) \
+            || die "wrk could not be installed"
+    fi
+}
+
 # ------------------------------------------------------------------- main ---
 
 ensure_loadgen
@@ -323,6 +452,14 @@ for s in $SCENARIOS; do
         cc_jwt_sqlite) TOKEN_FORMAT=jwt scenario_cc sqlite cc_jwt_sqlite ;;
         introspect_sqlite) scenario_introspect sqlite introspect_sqlite ;;
         introspect_postgres) scenario_introspect postgres introspect_postgres ;;
+        cc_sqlite_1m) scenario_cc_seeded sqlite cc_sqlite_1m ;;
+        cc_postgres_1m) scenario_cc_seeded postgres cc_postgres_1m ;;
+        cc_sqlite_1m_purge) scenario_cc_purge sqlite cc_sqlite_1m_purge ;;
+        cc_postgres_1m_purge) scenario_cc_purge postgres cc_postgres_1m_purge ;;
+        introspect_sqlite_nocache_10k) scenario_introspect_random sqlite introspect_sqlite_nocache_10k "$SEED_SMALL" ;;
+        introspect_sqlite_nocache_1m) scenario_introspect_random sqlite introspect_sqlite_nocache_1m "$SEED_LIVE" ;;
+        introspect_postgres_nocache_10k) scenario_introspect_random postgres introspect_postgres_nocache_10k "$SEED_SMALL" ;;
+        introspect_postgres_nocache_1m) scenario_introspect_random postgres introspect_postgres_nocache_1m "$SEED_LIVE" ;;
         *) die "unknown scenario '$s'" ;;
     esac
 done

@@ -13,6 +13,25 @@ if name then
   wrk.headers[name] = value
 end
 
+-- WRK_TOKEN_PREFIX / WRK_TOKEN_COUNT: instead of WRK_BODY, each request
+-- introspects a random seeded token "token=<prefix><0..count-1>".
+local prefix = os.getenv("WRK_TOKEN_PREFIX") or ""
+local count = tonumber(os.getenv("WRK_TOKEN_COUNT") or "0") or 0
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("thread_no", threads)
+end
+function init(args)
+  -- Each thread has its own Lua state: seed them differently.
+  math.randomseed(os.time() * 1000 + (thread_no or 0))
+end
+if prefix ~= "" and count > 0 then
+  request = function()
+    return wrk.format(nil, nil, nil, "token=" .. prefix .. math.random(0, count - 1))
+  end
+end
+
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(

@@ -11,6 +11,7 @@ pub mod grants;
 pub mod initial_tokens;
 pub mod issue;
 pub mod keys;
+pub mod purge;
 pub mod ratelimit;
 pub mod registration;
 pub mod services;
@@ -32,7 +33,9 @@ use tower_http::trace::TraceLayer;
 pub use error::Error;
 pub use keys::KeyRing;
 pub use services::Services;
-pub use settings::{AuthzSettings, CacheSettings, RateLimitSettings, RegistrationSettings};
+pub use settings::{
+    AuthzSettings, CacheSettings, PurgeSettings, RateLimitSettings, RegistrationSettings,
+};
 
 use endpoints::{discovery, introspect, register, revoke, token, tokeninfo};
 use error::plain_error;

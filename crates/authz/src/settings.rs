@@ -1,6 +1,6 @@
 //! The authorization server's settings, deserialized straight from the
-//! `[tokens]`, `[registration]`, `[cache]` and `[rate_limit]` sections of
-//! the config file.
+//! `[tokens]`, `[registration]`, `[cache]`, `[rate_limit]` and `[purge]`
+//! sections of the config file.
 use serde::{Deserialize, Serialize};
 use tollgate_core::{GrantType, TokenSettings};
 
@@ -130,6 +130,58 @@ impl RateLimitSettings {
         }
         if self.tracked_keys == 0 {
             return Err("tracked_keys must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// The background purge (`crate::purge`) of expired and revoked tokens,
+/// expired codes, old audit events and long-expired registration tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PurgeSettings {
+    /// Run the purge inside `tollgate serve`. With several nodes on one
+    /// PostgreSQL database it is enough (and cheaper) to enable it on one.
+    pub enabled: bool,
+    /// Seconds between the starts of two purge runs.
+    pub interval_secs: u64,
+    /// Rows deleted per statement (one short write transaction each).
+    pub batch_size: u32,
+    /// Least pause between two full batches, so token issuance gets the
+    /// (SQLite: single) writer between them. The pause is also at least as
+    /// long as the batch took, so a backlog takes at most about half of the
+    /// writer's time.
+    pub pause_ms: u64,
+    /// Audit events older than this are deleted; so are registration tokens
+    /// that expired longer ago than this (they stay listed for as long as the
+    /// events that mention them). 0 keeps both forever.
+    pub audit_retention_days: u32,
+}
+
+impl Default for PurgeSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval_secs: 60,
+            batch_size: 1000,
+            pause_ms: 10,
+            audit_retention_days: 90,
+        }
+    }
+}
+
+impl PurgeSettings {
+    /// Refuses values that would make the purge spin or hold the writer for
+    /// long; returns the offending key and why.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.interval_secs == 0 {
+            return Err("interval_secs must be at least 1".into());
+        }
+        if !(1..=100_000).contains(&self.batch_size) {
+            return Err("batch_size must be between 1 and 100000".into());
+        }
+        if self.pause_ms > 60_000 {
+            return Err("pause_ms must be at most 60000".into());
         }
         Ok(())
     }

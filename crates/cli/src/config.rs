@@ -8,7 +8,9 @@ use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
-use tollgate_authz::{AuthzSettings, CacheSettings, RateLimitSettings, RegistrationSettings};
+use tollgate_authz::{
+    AuthzSettings, CacheSettings, PurgeSettings, RateLimitSettings, RegistrationSettings,
+};
 use tollgate_core::TokenSettings;
 use tollgate_store::{SqliteSync, StoreOptions};
 
@@ -23,6 +25,8 @@ pub struct Config {
     pub cache: CacheSettings,
     /// Throttling of failed client authentication.
     pub rate_limit: RateLimitSettings,
+    /// The background purge of expired tokens, codes and old audit events.
+    pub purge: PurgeSettings,
     pub log: LogConfig,
     pub admin: AdminConfig,
 }
@@ -89,6 +93,11 @@ pub struct DatabaseConfig {
     /// How long a request waits for a connected database to answer before
     /// it is answered 503 (a database behind a lost network path).
     pub query_timeout_secs: u64,
+    /// SQLite: the writer's page cache in MiB.
+    pub sqlite_cache_mib: u32,
+    /// SQLite: checkpoint the WAL in the background rather than inside a
+    /// commit (more throughput, worse p99; see `StoreOptions`).
+    pub sqlite_background_checkpoint: bool,
 }
 
 impl Default for DatabaseConfig {
@@ -100,6 +109,8 @@ impl Default for DatabaseConfig {
             sqlite_synchronous: "full".into(),
             acquire_timeout_secs: 5,
             query_timeout_secs: 10,
+            sqlite_cache_mib: 64,
+            sqlite_background_checkpoint: false,
         }
     }
 }
@@ -147,6 +158,9 @@ impl Config {
         cfg.rate_limit
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: rate_limit.{e}"))?;
+        cfg.purge
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: purge.{e}"))?;
         Ok(cfg)
     }
 
@@ -184,6 +198,8 @@ impl Config {
         o.max_connections = self.database.max_connections.max(1);
         o.acquire_timeout = Duration::from_secs(self.database.acquire_timeout_secs.max(1));
         o.query_timeout = Duration::from_secs(self.database.query_timeout_secs.max(1));
+        o.sqlite_cache_mib = self.database.sqlite_cache_mib.max(1);
+        o.sqlite_background_checkpoint = self.database.sqlite_background_checkpoint;
         o.sqlite_synchronous = match self
             .database
             .sqlite_synchronous

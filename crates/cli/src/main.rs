@@ -56,6 +56,9 @@ enum Command {
     /// Read the audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Delete expired and revoked tokens, expired codes and old audit events
+    /// now (what the server's background purge does every purge.interval_secs).
+    Purge,
 }
 
 fn main() -> ExitCode {
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
                 Command::RegistrationToken(c) => commands::regtoken::run(&cfg, c, cli.json).await,
                 Command::Keys(c) => commands::keys::run(&cfg, c, cli.json).await,
                 Command::Audit(c) => commands::audit::run(&cfg, c, cli.json).await,
+                Command::Purge => commands::purge::run(&cfg, cli.json).await,
             }
         })
     })();

@@ -79,6 +79,13 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("starting: {e}"))?;
     let _keys = app.spawn_key_refresh(Duration::from_secs(30));
+    let purge = cfg.purge.enabled.then(|| {
+        tollgate_authz::purge::spawn_purge(
+            app.svc.store.clone(),
+            app.svc.clock.clone(),
+            cfg.purge.clone(),
+        )
+    });
 
     if cfg.admin.enabled
         && let Some(path) = ensure_admin_client(&app.svc, &cfg.server.data_dir).await?
@@ -129,6 +136,11 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     .await?;
     if let Some(s) = admin_server {
         s.await.context("admin listener")??;
+    }
+    // Stop purging before the final flush: a purge batch cut short is rolled
+    // back and simply done again by the next run or node.
+    if let Some(purge) = purge {
+        purge.abort();
     }
     app.svc.store.flush().await.context("flushing the store")?;
     tracing::info!("stopped");

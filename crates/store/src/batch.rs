@@ -21,6 +21,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tollgate_core::TokenRecord;
 
+use crate::observe::observe;
 use crate::{AuditEvent, Result, StoreError};
 
 type Reply = oneshot::Sender<Result<()>>;
@@ -63,6 +64,7 @@ impl Writer {
     /// Starts `tasks` writers, each with its own bounded queue. `limit`
     /// bounds both a caller's wait and one batch's write.
     pub(crate) fn spawn<S: BatchSink>(
+        backend: &'static str,
         sink: Arc<S>,
         tasks: usize,
         capacity: usize,
@@ -72,7 +74,7 @@ impl Writer {
         let queues = (0..tasks.max(1))
             .map(|_| {
                 let (tx, rx) = mpsc::channel(capacity.max(1));
-                tokio::spawn(run(Arc::clone(&sink), rx, batch_max.max(1), limit));
+                tokio::spawn(run(backend, Arc::clone(&sink), rx, batch_max.max(1), limit));
                 tx
             })
             .collect();
@@ -151,6 +153,7 @@ impl Writer {
 }
 
 async fn run<S: BatchSink>(
+    backend: &'static str,
     sink: Arc<S>,
     mut rx: mpsc::Receiver<WriteOp>,
     batch_max: usize,
@@ -163,6 +166,7 @@ async fn run<S: BatchSink>(
         // slow the recovery.
         ops.retain(|op| !matches!(op, WriteOp::Tokens(_, reply) if reply.is_closed()));
         commit(
+            backend,
             &Bounded {
                 sink: &*sink,
                 limit,
@@ -189,7 +193,11 @@ impl<S: BatchSink> Bounded<'_, S> {
 }
 
 /// Writes one batch and answers every waiter from `ops` (left empty).
-async fn commit<S: BatchSink>(sink: &Bounded<'_, S>, ops: &mut Vec<WriteOp>) {
+async fn commit<S: BatchSink>(
+    backend: &'static str,
+    sink: &Bounded<'_, S>,
+    ops: &mut Vec<WriteOp>,
+) {
     let mut tokens = Vec::new();
     let mut events = Vec::new();
     let mut writes = 0usize;
@@ -209,7 +217,7 @@ async fn commit<S: BatchSink>(sink: &Bounded<'_, S>, ops: &mut Vec<WriteOp>) {
     let result = if writes == 0 {
         Ok(())
     } else {
-        sink.write(&tokens, &events).await
+        observe(backend, "batch_commit", sink.write(&tokens, &events)).await
     };
     drop((tokens, events));
     match result {
@@ -313,7 +321,7 @@ mod tests {
             hang: Mutex::new(1),
             written: Mutex::new(Vec::new()),
         });
-        let w = Writer::spawn(Arc::clone(&sink), 1, 16, 128, LIMIT);
+        let w = Writer::spawn("test", Arc::clone(&sink), 1, 16, 128, LIMIT);
         let start = Instant::now();
         let r = w.insert_tokens(vec![token(1)]).await;
         assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
@@ -330,7 +338,7 @@ mod tests {
             hang: Mutex::new(1),
             written: Mutex::new(Vec::new()),
         });
-        let w = Arc::new(Writer::spawn(Arc::clone(&sink), 1, 16, 1, LIMIT));
+        let w = Arc::new(Writer::spawn("test", Arc::clone(&sink), 1, 16, 1, LIMIT));
         // The first write occupies the writer until the limit; the second
         // waits in the queue, and its caller goes away meanwhile.
         let first = tokio::spawn({

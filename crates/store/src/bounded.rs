@@ -139,6 +139,10 @@ impl<S: Store + 'static> RegistrationTokenStore for Bounded<S> {
     async fn revoke_registration_token(&self, id: &str) -> Result<bool> {
         self.run(self.inner.revoke_registration_token(id)).await
     }
+    async fn purge_registration_tokens(&self, before: i64, limit: u32) -> Result<u64> {
+        self.run(self.inner.purge_registration_tokens(before, limit))
+            .await
+    }
 }
 
 #[async_trait]
@@ -154,6 +158,9 @@ impl<S: Store + 'static> AuditStore for Bounded<S> {
     }
     fn dropped_audit_events(&self) -> u64 {
         self.inner.dropped_audit_events()
+    }
+    async fn purge_audit(&self, before: i64, limit: u32) -> Result<u64> {
+        self.run(self.inner.purge_audit(before, limit)).await
     }
 }
 

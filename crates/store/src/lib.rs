@@ -17,10 +17,12 @@ mod bounded;
 mod common;
 mod error;
 mod model;
+mod observe;
 mod options;
 mod postgres;
 mod rows;
-mod sql;
+#[doc(hidden)]
+pub mod sql;
 mod sqlite;
 
 pub use error::{Result, StoreError};
@@ -74,7 +76,10 @@ pub trait TokenStore: Send + Sync {
         new: Vec<TokenRecord>,
     ) -> Result<bool>;
     /// Deletes up to `limit` tokens that expired before `before`, or were
-    /// revoked before `before`. Returns how many were deleted.
+    /// revoked before `before` and are not refresh tokens (a revoked refresh
+    /// token stays until it expires so its reuse is still detected; see
+    /// `sql::PurgeSql::revoked_tokens`). Oldest first, through indexes, in
+    /// short transactions. Returns how many were deleted.
     async fn purge_tokens(&self, before: i64, limit: u32) -> Result<u64>;
 }
 
@@ -114,6 +119,9 @@ pub trait RegistrationTokenStore: Send + Sync {
     ) -> Result<Option<RegistrationTokenRecord>>;
     async fn list_registration_tokens(&self) -> Result<Vec<RegistrationTokenRecord>>;
     async fn revoke_registration_token(&self, id: &str) -> Result<bool>;
+    /// Deletes up to `limit` registration tokens that expired before
+    /// `before`. Returns how many were deleted.
+    async fn purge_registration_tokens(&self, before: i64, limit: u32) -> Result<u64>;
 }
 
 #[async_trait]
@@ -127,6 +135,9 @@ pub trait AuditStore: Send + Sync {
     async fn append_audit(&self, events: Vec<AuditEvent>) -> Result<()>;
     /// Newest first, filtered, keyset-paged by `before_id`.
     async fn query_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>>;
+    /// Deletes up to `limit` events older than `before` (`at < before`),
+    /// oldest first. Returns how many were deleted.
+    async fn purge_audit(&self, before: i64, limit: u32) -> Result<u64>;
     /// How many events `audit` dropped because the queue was full, since open
     /// (for metrics: a rising count means the database cannot keep up).
     fn dropped_audit_events(&self) -> u64;

@@ -4,81 +4,154 @@
 //! differ only in how they open a write transaction.
 //!
 //! Every statement reaches its rows through an index: the primary key, or one
-//! of the secondary indexes named in the migrations.
+//! of the secondary indexes named in the migrations. `tests/plans` checks
+//! this against each backend's query planner; the module is public (hidden)
+//! only so that test can read the statements.
 
-pub(crate) const INSERT_TOKENS: &str = "INSERT INTO tokens (hash, kind, client_id, subject, \
+pub const INSERT_TOKENS: &str = "INSERT INTO tokens (hash, kind, client_id, subject, \
      scope, audience, token_type, issued_at, expires_at, grant_id, revoked_at, metadata) ";
-pub(crate) const FIND_TOKEN: &str = "SELECT hash, kind, client_id, subject, scope, audience, \
+pub const FIND_TOKEN: &str = "SELECT hash, kind, client_id, subject, scope, audience, \
      token_type, issued_at, expires_at, grant_id, revoked_at, metadata \
      FROM tokens WHERE hash = $1";
 /// `COALESCE` keeps the first revocation time (the answer to "since when").
-pub(crate) const REVOKE_TOKEN: &str =
+pub const REVOKE_TOKEN: &str =
     "UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE hash = $1";
-pub(crate) const REVOKE_GRANT: &str =
+pub const REVOKE_GRANT: &str =
     "UPDATE tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL";
-pub(crate) const REVOKE_CLIENT_TOKENS: &str =
+pub const REVOKE_CLIENT_TOKENS: &str =
     "UPDATE tokens SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL";
 /// The compare-and-set at the heart of refresh rotation: only the statement
 /// that flips `revoked_at` from NULL wins.
-pub(crate) const REVOKE_ACTIVE_REFRESH: &str = "UPDATE tokens SET revoked_at = $2 \
+pub const REVOKE_ACTIVE_REFRESH: &str = "UPDATE tokens SET revoked_at = $2 \
      WHERE hash = $1 AND kind = 'refresh_token' AND revoked_at IS NULL AND expires_at > $2";
-/// Purges go in bounded batches through the expiry / revocation indexes so a
-/// large backlog never holds a long write lock.
-pub(crate) const PURGE_EXPIRED_TOKENS: &str = "DELETE FROM tokens WHERE hash IN \
-     (SELECT hash FROM tokens WHERE expires_at < $1 LIMIT $2)";
-pub(crate) const PURGE_REVOKED_TOKENS: &str = "DELETE FROM tokens WHERE hash IN \
-     (SELECT hash FROM tokens WHERE revoked_at < $1 LIMIT $2)";
-pub(crate) const PURGE_EXPIRED_CODES: &str = "DELETE FROM codes WHERE hash IN \
-     (SELECT hash FROM codes WHERE expires_at < $1 LIMIT $2)";
+/// The purge statements, which differ per backend (see [`PURGE_SQLITE`] and
+/// [`PURGE_POSTGRES`]). Each deletes at most `$2` rows matched by `$1`
+/// through an index, oldest first, so a large backlog is worked off in short
+/// write transactions instead of one long lock.
+#[derive(Debug, Clone, Copy)]
+pub struct PurgeSql {
+    /// Tokens of any kind whose `expires_at < $1`.
+    pub expired_tokens: &'static str,
+    /// Revoked tokens other than refresh tokens, revoked before `$1`.
+    ///
+    /// A revoked refresh token stays until it expires: a rotated-out refresh
+    /// token presented again is how reuse is detected (RFC 9700 §4.14.2,
+    /// `grants/refresh_token.rs` revokes the whole grant), and a deleted one
+    /// would just be "unknown". Once it has expired it is rejected as expired
+    /// anyway, so [`Self::expired_tokens`] takes it. Revoked access tokens
+    /// carry no such duty: introspection answers an unknown token exactly
+    /// like a revoked one (`active: false`, RFC 7662 §2.2).
+    pub revoked_tokens: &'static str,
+    /// Codes (used or not) whose `expires_at < $1`.
+    pub expired_codes: &'static str,
+    /// Audit events with `at < $1`.
+    pub old_audit: &'static str,
+    /// Registration (initial access) tokens whose `expires_at < $1`.
+    pub expired_registration_tokens: &'static str,
+}
 
-pub(crate) const INSERT_CODE: &str = "INSERT INTO codes (hash, client_id, subject, \
+/// Expands to a [`PurgeSql`] whose outer `DELETE` takes the keys of the
+/// inner, indexed, `LIMIT`ed select between `$open` and `$close` (SQLite
+/// `IN (...)`, PostgreSQL `= ANY(ARRAY(...))`).
+macro_rules! purge_sql {
+    ($open:literal, $close:literal) => {
+        PurgeSql {
+            expired_tokens: concat!(
+                "DELETE FROM tokens WHERE hash ",
+                $open,
+                "SELECT hash FROM tokens WHERE expires_at < $1 ORDER BY expires_at LIMIT $2",
+                $close
+            ),
+            revoked_tokens: concat!(
+                "DELETE FROM tokens WHERE hash ",
+                $open,
+                "SELECT hash FROM tokens WHERE revoked_at < $1 AND kind <> 'refresh_token' \
+                 ORDER BY revoked_at LIMIT $2",
+                $close
+            ),
+            expired_codes: concat!(
+                "DELETE FROM codes WHERE hash ",
+                $open,
+                "SELECT hash FROM codes WHERE expires_at < $1 ORDER BY expires_at LIMIT $2",
+                $close
+            ),
+            old_audit: concat!(
+                "DELETE FROM audit_log WHERE id ",
+                $open,
+                "SELECT id FROM audit_log WHERE at < $1 ORDER BY at LIMIT $2",
+                $close
+            ),
+            expired_registration_tokens: concat!(
+                "DELETE FROM registration_tokens WHERE id ",
+                $open,
+                "SELECT id FROM registration_tokens WHERE expires_at < $1 \
+                 ORDER BY expires_at LIMIT $2",
+                $close
+            ),
+        }
+    };
+}
+
+/// SQLite runs the `IN (subquery)` once into a temporary list and deletes
+/// each key through the primary key.
+pub const PURGE_SQLITE: PurgeSql = purge_sql!("IN (", ")");
+
+/// PostgreSQL would plan `IN (subquery)` as a semi-join, and with a generic
+/// plan (unknown `$1`, `$2`, as sqlx's prepared statements get after five
+/// runs) it may estimate thousands of keys and pick a hash join over a
+/// sequential scan of the whole table. `= ANY(ARRAY(subquery))` makes the
+/// keys one array parameter, which is always looked up through the primary
+/// key. The `ORDER BY` in the inner select also keeps its plan on the index:
+/// a sequential scan would have to sort every matching row first.
+pub const PURGE_POSTGRES: PurgeSql = purge_sql!("= ANY(ARRAY(", "))");
+
+pub const INSERT_CODE: &str = "INSERT INTO codes (hash, client_id, subject, \
      redirect_uri, scope, code_challenge, code_challenge_method, issued_at, expires_at, \
      grant_id, params, used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 /// Reads `used_at` before marking, inside the same write transaction, so the
 /// caller learns whether this was the first use (RFC 6749 §4.1.2).
-pub(crate) const FIND_CODE: &str = "SELECT hash, client_id, subject, redirect_uri, scope, \
+pub const FIND_CODE: &str = "SELECT hash, client_id, subject, redirect_uri, scope, \
      code_challenge, code_challenge_method, issued_at, expires_at, grant_id, params, used_at \
      FROM codes WHERE hash = $1";
-pub(crate) const MARK_CODE_USED: &str =
+pub const MARK_CODE_USED: &str =
     "UPDATE codes SET used_at = $2 WHERE hash = $1 AND used_at IS NULL";
 
-pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients (id, doc, enabled, created_at, \
+pub const INSERT_CLIENT: &str = "INSERT INTO clients (id, doc, enabled, created_at, \
      updated_at) VALUES ($1, $2, $3, $4, $5)";
-pub(crate) const GET_CLIENT: &str = "SELECT doc FROM clients WHERE id = $1";
-pub(crate) const UPDATE_CLIENT: &str =
+pub const GET_CLIENT: &str = "SELECT doc FROM clients WHERE id = $1";
+pub const UPDATE_CLIENT: &str =
     "UPDATE clients SET doc = $2, enabled = $3, updated_at = $4 WHERE id = $1";
-pub(crate) const DELETE_CLIENT: &str = "DELETE FROM clients WHERE id = $1";
-pub(crate) const DELETE_CLIENT_TOKENS: &str = "DELETE FROM tokens WHERE client_id = $1";
-pub(crate) const DELETE_CLIENT_CODES: &str = "DELETE FROM codes WHERE client_id = $1";
-pub(crate) const LIST_CLIENTS: &str = "SELECT doc FROM clients ORDER BY id LIMIT $1";
-pub(crate) const LIST_CLIENTS_AFTER: &str =
-    "SELECT doc FROM clients WHERE id > $1 ORDER BY id LIMIT $2";
+pub const DELETE_CLIENT: &str = "DELETE FROM clients WHERE id = $1";
+pub const DELETE_CLIENT_TOKENS: &str = "DELETE FROM tokens WHERE client_id = $1";
+pub const DELETE_CLIENT_CODES: &str = "DELETE FROM codes WHERE client_id = $1";
+pub const LIST_CLIENTS: &str = "SELECT doc FROM clients ORDER BY id LIMIT $1";
+pub const LIST_CLIENTS_AFTER: &str = "SELECT doc FROM clients WHERE id > $1 ORDER BY id LIMIT $2";
 
-pub(crate) const RETIRE_ACTIVE_KEYS: &str = "UPDATE signing_keys SET status = 'retired', \
+pub const RETIRE_ACTIVE_KEYS: &str = "UPDATE signing_keys SET status = 'retired', \
      retired_at = $1 WHERE status = 'active'";
-pub(crate) const INSERT_KEY: &str = "INSERT INTO signing_keys (kid, alg, private_key, \
+pub const INSERT_KEY: &str = "INSERT INTO signing_keys (kid, alg, private_key, \
      public_jwk, status, created_at, retired_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
-pub(crate) const LIST_KEYS: &str = "SELECT kid, alg, private_key, public_jwk, status, \
+pub const LIST_KEYS: &str = "SELECT kid, alg, private_key, public_jwk, status, \
      created_at, retired_at FROM signing_keys ORDER BY created_at DESC, kid DESC";
 
-pub(crate) const INSERT_REGISTRATION_TOKEN: &str = "INSERT INTO registration_tokens (id, hash, \
+pub const INSERT_REGISTRATION_TOKEN: &str = "INSERT INTO registration_tokens (id, hash, \
      description, created_at, expires_at, max_uses, uses, revoked) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 /// One statement decides and counts, so concurrent registrations can never
 /// spend more uses than `max_uses` (RFC 7591 §3 initial access tokens).
-pub(crate) const USE_REGISTRATION_TOKEN: &str = "UPDATE registration_tokens \
+pub const USE_REGISTRATION_TOKEN: &str = "UPDATE registration_tokens \
      SET uses = uses + 1 \
      WHERE hash = $1 AND NOT revoked \
        AND (expires_at IS NULL OR expires_at > $2) \
        AND (max_uses IS NULL OR uses < max_uses) \
      RETURNING id, hash, description, created_at, expires_at, max_uses, uses, revoked";
-pub(crate) const LIST_REGISTRATION_TOKENS: &str = "SELECT id, hash, description, created_at, \
+pub const LIST_REGISTRATION_TOKENS: &str = "SELECT id, hash, description, created_at, \
      expires_at, max_uses, uses, revoked FROM registration_tokens \
      ORDER BY created_at DESC, id DESC";
-pub(crate) const REVOKE_REGISTRATION_TOKEN: &str =
+pub const REVOKE_REGISTRATION_TOKEN: &str =
     "UPDATE registration_tokens SET revoked = TRUE WHERE id = $1";
 
-pub(crate) const INSERT_AUDIT: &str =
+pub const INSERT_AUDIT: &str =
     "INSERT INTO audit_log (at, event, client_id, outcome, remote_addr, detail) ";
-pub(crate) const SELECT_AUDIT: &str =
+pub const SELECT_AUDIT: &str =
     "SELECT id, at, event, client_id, outcome, remote_addr, detail FROM audit_log WHERE TRUE";

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod plans;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -59,6 +60,9 @@ contract!(
     audit_append_filters_and_pages,
     audit_queue_is_visible_after_flush,
     purge_tokens_respects_expiry_revocation_and_limit,
+    purge_many_tokens_in_batches_keeps_live_and_revoked_refresh,
+    purge_audit_removes_only_old_events,
+    purge_registration_tokens_removes_only_expired,
     concurrent_inserts_are_all_committed,
     bad_insert_does_not_fail_its_batch,
 );
@@ -566,6 +570,109 @@ async fn purge_tokens_respects_expiry_revocation_and_limit(s: S) {
     }
 }
 
+/// The purge the background task runs, at scale: 5,000 expired and 5,000
+/// live tokens, batches of 1,000. Only expired tokens and revoked access
+/// tokens go; a revoked refresh token stays until it expires so presenting it
+/// again is still recognised as reuse.
+async fn purge_many_tokens_in_batches_keeps_live_and_revoked_refresh(s: S) {
+    const NOW: i64 = 1_000;
+    // 0..5000 expired (every tenth a revoked refresh token), 5000..10000
+    // live: n % 10 == 0 revoked refresh (stays), n % 10 == 1 revoked access
+    // (goes), the rest active.
+    let t = |n: u64| {
+        let live = n >= 5_000;
+        let mut t = token(n, "svc", &format!("g{n}"));
+        t.expires_at = if live { 9_000 } else { 500 + (n % 400) as i64 };
+        match n % 10 {
+            0 => {
+                t.kind = TokenKind::Refresh;
+                t.revoked_at = Some(100);
+            }
+            1 if live => t.revoked_at = Some(100),
+            _ => {}
+        }
+        t
+    };
+    for chunk in 0..10u64 {
+        s.insert_tokens((chunk * 1_000..(chunk + 1) * 1_000).map(t).collect())
+            .await
+            .unwrap();
+    }
+    let mut batches = Vec::new();
+    loop {
+        let n = s.purge_tokens(NOW, 1_000).await.unwrap();
+        batches.push(n);
+        if n < 1_000 {
+            break;
+        }
+    }
+    assert_eq!(batches, [1_000, 1_000, 1_000, 1_000, 1_000, 500]);
+    assert_eq!(s.purge_tokens(NOW, 1_000).await.unwrap(), 0);
+    for n in 0..10_000u64 {
+        let kept = n >= 5_000 && n % 10 != 1;
+        assert_eq!(
+            s.find_token(&h(n)).await.unwrap().is_some(),
+            kept,
+            "token {n}"
+        );
+    }
+    // Once the revoked refresh tokens expire, they go too, with the rest.
+    let mut later = Vec::new();
+    loop {
+        let n = s.purge_tokens(9_001, 1_000).await.unwrap();
+        later.push(n);
+        if n < 1_000 {
+            break;
+        }
+    }
+    assert_eq!(later, [1_000, 1_000, 1_000, 1_000, 500]);
+}
+
+async fn purge_audit_removes_only_old_events(s: S) {
+    for chunk in 0..3 {
+        s.append_audit(
+            (chunk * 1_000..(chunk + 1) * 1_000)
+                .map(|at| event(at, "token.issued", Some("svc")))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(s.purge_audit(2_500, 1_000).await.unwrap(), 1_000);
+    assert_eq!(s.purge_audit(2_500, 1_000).await.unwrap(), 1_000);
+    assert_eq!(s.purge_audit(2_500, 1_000).await.unwrap(), 500);
+    assert_eq!(s.purge_audit(2_500, 1_000).await.unwrap(), 0);
+    let left = s
+        .query_audit(&AuditQuery {
+            limit: 1_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 500);
+    assert!(left.iter().all(|r| r.event.at >= 2_500));
+}
+
+async fn purge_registration_tokens_removes_only_expired(s: S) {
+    for (n, exp) in [(1, Some(100)), (2, Some(150)), (3, None), (4, Some(9_000))] {
+        s.insert_registration_token(&reg(n, Some(1), exp))
+            .await
+            .unwrap();
+    }
+    assert_eq!(s.purge_registration_tokens(200, 1).await.unwrap(), 1);
+    assert_eq!(s.purge_registration_tokens(200, 10).await.unwrap(), 1);
+    assert_eq!(s.purge_registration_tokens(200, 10).await.unwrap(), 0);
+    let mut left: Vec<_> = s
+        .list_registration_tokens()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.expires_at)
+        .collect();
+    left.sort();
+    assert_eq!(left, [None, Some(9_000)]);
+}
+
 async fn concurrent_inserts_are_all_committed(s: S) {
     let tasks: Vec<_> = (0..200u64)
         .map(|i| {
@@ -645,6 +752,38 @@ async fn reopening_an_existing_sqlite_file_keeps_data() {
     }
     let s = tollgate_store::open(&opts).await.unwrap();
     assert!(s.find_token(&h(1)).await.unwrap().is_some());
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The opt-in background WAL checkpointer changes where checkpoints run, not
+/// what is committed: tokens written with it are there after a reopen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_background_checkpoint_keeps_data() {
+    let dir = std::env::temp_dir().join(format!("tollgate-store-{}", common::unique()));
+    let opts = tollgate_store::StoreOptions {
+        sqlite_background_checkpoint: true,
+        sqlite_cache_mib: 8,
+        ..tollgate_store::StoreOptions::new(format!("sqlite:{}/store.db", dir.display()))
+    };
+    {
+        let s = tollgate_store::open(&opts).await.unwrap();
+        for chunk in 0..5u64 {
+            s.insert_tokens(
+                (chunk * 500..(chunk + 1) * 500)
+                    .map(|n| token(n, "svc", "g"))
+                    .collect(),
+            )
+            .await
+            .unwrap();
+        }
+        // Let the checkpointer run at least once.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let s = tollgate_store::open(&opts).await.unwrap();
+    for n in [0, 1_234, 2_499] {
+        assert!(s.find_token(&h(n)).await.unwrap().is_some(), "token {n}");
+    }
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }

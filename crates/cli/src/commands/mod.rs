@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod client;
 pub mod keys;
+pub mod purge;
 pub mod regtoken;
 
 use std::sync::Arc;

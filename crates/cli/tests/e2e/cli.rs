@@ -5,7 +5,8 @@ use crate::harness::{Backend, Server};
 
 crate::on_both_backends!(
     cli_json_shapes_and_errors,
-    key_rotation_keeps_old_key_published
+    key_rotation_keeps_old_key_published,
+    purge_command_deletes_revoked_access_tokens
 );
 
 async fn cli_json_shapes_and_errors(b: Backend) {
@@ -139,4 +140,28 @@ async fn config_typos_and_unsafe_listeners_are_refused() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("plain HTTP"));
+}
+
+/// `tollgate purge --json` removes a revoked access token (once its
+/// revocation time is in the past) and reports per-kind counts; the token
+/// stays unknown, which introspection answers exactly like revoked.
+async fn purge_command_deletes_revoked_access_tokens(b: Backend) {
+    // No background purge, so only the command deletes.
+    let s = Server::start_with(b, &[("TOLLGATE_PURGE__ENABLED", "false")], &[]).await;
+    let (id, secret) = s.add_client("purged", &[]);
+    let t = s.token(&id, &secret, None).await;
+    let token = t["access_token"].as_str().unwrap();
+    let r = s
+        .post_form("/oauth2/revoke", Some((&id, &secret)), &[("token", token)])
+        .await;
+    assert_eq!(r.status(), 200);
+    // Purges take rows revoked strictly before now (whole seconds).
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let report = s.cli_json(&["purge"]);
+    assert_eq!(
+        report,
+        serde_json::json!({"tokens": 1, "codes": 0, "audit_events": 0, "registration_tokens": 0})
+    );
+    assert_eq!(s.cli_json(&["purge"])["tokens"], 0);
+    assert_eq!(s.introspect((&id, &secret), token).await["active"], false);
 }

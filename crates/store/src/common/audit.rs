@@ -5,14 +5,20 @@
 pub(crate) const ROWS_PER_INSERT: usize = 1000;
 
 /// Implements [`crate::AuditStore`] for `$store` (database `$db`, connection
-/// `$conn`), reading through `self.$read`.
+/// `$conn`), reading through `self.$read` and purging through `self.$write`.
 ///
 /// Also defines, in the invoking module,
 /// `async fn insert_audit(conn: &mut $conn, events: &[&AuditEvent])`, which
 /// inserts events on a connection that is already inside a transaction (for
 /// the batching writer's sink).
 macro_rules! impl_audit_store {
-    ($store:ty, db = $db:ty, conn = $conn:ty, read = $read:ident $(,)?) => {
+    (
+        $store:ty,
+        db = $db:ty,
+        conn = $conn:ty,
+        read = $read:ident,
+        write = $write:ident $(,)?
+    ) => {
         /// Inserts events on a connection that is already inside a transaction.
         async fn insert_audit(
             conn: &mut $conn,
@@ -40,33 +46,51 @@ macro_rules! impl_audit_store {
             }
 
             async fn append_audit(&self, events: Vec<$crate::AuditEvent>) -> $crate::Result<()> {
-                self.writer.append_audit(events).await
+                $crate::observe::observe(Self::BACKEND, "append_audit", async {
+                    self.writer.append_audit(events).await
+                })
+                .await
             }
 
             async fn query_audit(
                 &self,
                 q: &$crate::AuditQuery,
             ) -> $crate::Result<Vec<$crate::AuditRecord>> {
-                let mut qb = ::sqlx::QueryBuilder::<$db>::new($crate::sql::SELECT_AUDIT);
-                if let Some(since) = q.since {
-                    qb.push(" AND at >= ").push_bind(since);
-                }
-                if let Some(until) = q.until {
-                    qb.push(" AND at < ").push_bind(until);
-                }
-                if let Some(client_id) = &q.client_id {
-                    qb.push(" AND client_id = ").push_bind(client_id.as_str());
-                }
-                if let Some(event) = &q.event {
-                    qb.push(" AND event = ").push_bind(event.as_str());
-                }
-                if let Some(before) = q.before_id {
-                    qb.push(" AND id < ").push_bind(before);
-                }
-                qb.push(" ORDER BY id DESC LIMIT ")
-                    .push_bind($crate::rows::page(q.limit));
-                let found = qb.build().fetch_all(&self.$read).await?;
-                found.iter().map($crate::rows::audit).collect()
+                $crate::observe::observe(Self::BACKEND, "query_audit", async {
+                    let mut qb = ::sqlx::QueryBuilder::<$db>::new($crate::sql::SELECT_AUDIT);
+                    if let Some(since) = q.since {
+                        qb.push(" AND at >= ").push_bind(since);
+                    }
+                    if let Some(until) = q.until {
+                        qb.push(" AND at < ").push_bind(until);
+                    }
+                    if let Some(client_id) = &q.client_id {
+                        qb.push(" AND client_id = ").push_bind(client_id.as_str());
+                    }
+                    if let Some(event) = &q.event {
+                        qb.push(" AND event = ").push_bind(event.as_str());
+                    }
+                    if let Some(before) = q.before_id {
+                        qb.push(" AND id < ").push_bind(before);
+                    }
+                    qb.push(" ORDER BY id DESC LIMIT ")
+                        .push_bind($crate::rows::page(q.limit));
+                    let found = qb.build().fetch_all(&self.$read).await?;
+                    found.iter().map($crate::rows::audit).collect()
+                })
+                .await
+            }
+
+            async fn purge_audit(&self, before: i64, limit: u32) -> $crate::Result<u64> {
+                $crate::observe::observe(Self::BACKEND, "purge_audit", async {
+                    let done = ::sqlx::query(Self::PURGE.old_audit)
+                        .bind(before)
+                        .bind(i64::from(limit))
+                        .execute(&self.$write)
+                        .await?;
+                    Ok(done.rows_affected())
+                })
+                .await
             }
 
             fn dropped_audit_events(&self) -> u64 {

@@ -7,60 +7,72 @@ macro_rules! impl_client_store {
         #[::async_trait::async_trait]
         impl $crate::ClientStore for $store {
             async fn create_client(&self, client: &::tollgate_core::Client) -> $crate::Result<()> {
-                ::sqlx::query($crate::sql::INSERT_CLIENT)
-                    .bind(client.id.as_str())
-                    .bind(::sqlx::types::Json(client))
-                    .bind(client.enabled)
-                    .bind(client.created_at)
-                    .bind(client.updated_at)
-                    .execute(&self.$write)
-                    .await?;
-                Ok(())
+                $crate::observe::observe(Self::BACKEND, "create_client", async {
+                    ::sqlx::query($crate::sql::INSERT_CLIENT)
+                        .bind(client.id.as_str())
+                        .bind(::sqlx::types::Json(client))
+                        .bind(client.enabled)
+                        .bind(client.created_at)
+                        .bind(client.updated_at)
+                        .execute(&self.$write)
+                        .await?;
+                    Ok(())
+                })
+                .await
             }
 
             async fn get_client(
                 &self,
                 id: &str,
             ) -> $crate::Result<Option<::tollgate_core::Client>> {
-                let row = ::sqlx::query($crate::sql::GET_CLIENT)
-                    .bind(id)
-                    .fetch_optional(&self.$read)
-                    .await?;
-                row.as_ref().map($crate::rows::client).transpose()
+                $crate::observe::observe(Self::BACKEND, "get_client", async {
+                    let row = ::sqlx::query($crate::sql::GET_CLIENT)
+                        .bind(id)
+                        .fetch_optional(&self.$read)
+                        .await?;
+                    row.as_ref().map($crate::rows::client).transpose()
+                })
+                .await
             }
 
             async fn update_client(&self, client: &::tollgate_core::Client) -> $crate::Result<()> {
-                let done = ::sqlx::query($crate::sql::UPDATE_CLIENT)
-                    .bind(client.id.as_str())
-                    .bind(::sqlx::types::Json(client))
-                    .bind(client.enabled)
-                    .bind(client.updated_at)
-                    .execute(&self.$write)
-                    .await?;
-                if done.rows_affected() == 0 {
-                    return Err($crate::StoreError::NotFound);
-                }
-                Ok(())
+                $crate::observe::observe(Self::BACKEND, "update_client", async {
+                    let done = ::sqlx::query($crate::sql::UPDATE_CLIENT)
+                        .bind(client.id.as_str())
+                        .bind(::sqlx::types::Json(client))
+                        .bind(client.enabled)
+                        .bind(client.updated_at)
+                        .execute(&self.$write)
+                        .await?;
+                    if done.rows_affected() == 0 {
+                        return Err($crate::StoreError::NotFound);
+                    }
+                    Ok(())
+                })
+                .await
             }
 
             async fn delete_client(&self, id: &str) -> $crate::Result<bool> {
-                let mut tx = self.begin_write().await?;
-                let gone = ::sqlx::query($crate::sql::DELETE_CLIENT)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                if gone.rows_affected() == 0 {
-                    tx.rollback().await?;
-                    return Ok(false);
-                }
-                for stmt in [
-                    $crate::sql::DELETE_CLIENT_TOKENS,
-                    $crate::sql::DELETE_CLIENT_CODES,
-                ] {
-                    ::sqlx::query(stmt).bind(id).execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-                Ok(true)
+                $crate::observe::observe(Self::BACKEND, "delete_client", async {
+                    let mut tx = self.begin_write().await?;
+                    let gone = ::sqlx::query($crate::sql::DELETE_CLIENT)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    if gone.rows_affected() == 0 {
+                        tx.rollback().await?;
+                        return Ok(false);
+                    }
+                    for stmt in [
+                        $crate::sql::DELETE_CLIENT_TOKENS,
+                        $crate::sql::DELETE_CLIENT_CODES,
+                    ] {
+                        ::sqlx::query(stmt).bind(id).execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(true)
+                })
+                .await
             }
 
             async fn list_clients(
@@ -68,22 +80,25 @@ macro_rules! impl_client_store {
                 after: Option<&str>,
                 limit: u32,
             ) -> $crate::Result<Vec<::tollgate_core::Client>> {
-                let found = match after {
-                    Some(after) => {
-                        ::sqlx::query($crate::sql::LIST_CLIENTS_AFTER)
-                            .bind(after)
-                            .bind($crate::rows::page(limit))
-                            .fetch_all(&self.$read)
-                            .await?
-                    }
-                    None => {
-                        ::sqlx::query($crate::sql::LIST_CLIENTS)
-                            .bind($crate::rows::page(limit))
-                            .fetch_all(&self.$read)
-                            .await?
-                    }
-                };
-                found.iter().map($crate::rows::client).collect()
+                $crate::observe::observe(Self::BACKEND, "list_clients", async {
+                    let found = match after {
+                        Some(after) => {
+                            ::sqlx::query($crate::sql::LIST_CLIENTS_AFTER)
+                                .bind(after)
+                                .bind($crate::rows::page(limit))
+                                .fetch_all(&self.$read)
+                                .await?
+                        }
+                        None => {
+                            ::sqlx::query($crate::sql::LIST_CLIENTS)
+                                .bind($crate::rows::page(limit))
+                                .fetch_all(&self.$read)
+                                .await?
+                        }
+                    };
+                    found.iter().map($crate::rows::client).collect()
+                })
+                .await
             }
         }
     };

@@ -7,22 +7,25 @@ macro_rules! impl_code_store {
         #[::async_trait::async_trait]
         impl $crate::CodeStore for $store {
             async fn insert_code(&self, code: &$crate::CodeRecord) -> $crate::Result<()> {
-                ::sqlx::query($crate::sql::INSERT_CODE)
-                    .bind(&code.hash.0[..])
-                    .bind(code.client_id.as_str())
-                    .bind(code.subject.as_str())
-                    .bind(code.redirect_uri.as_deref())
-                    .bind(code.scope.to_string())
-                    .bind(code.code_challenge.as_deref())
-                    .bind(code.code_challenge_method.as_deref())
-                    .bind(code.issued_at)
-                    .bind(code.expires_at)
-                    .bind(code.grant_id.as_str())
-                    .bind(::sqlx::types::Json(&code.params))
-                    .bind(code.used_at)
-                    .execute(&self.$write)
-                    .await?;
-                Ok(())
+                $crate::observe::observe(Self::BACKEND, "insert_code", async {
+                    ::sqlx::query($crate::sql::INSERT_CODE)
+                        .bind(&code.hash.0[..])
+                        .bind(code.client_id.as_str())
+                        .bind(code.subject.as_str())
+                        .bind(code.redirect_uri.as_deref())
+                        .bind(code.scope.to_string())
+                        .bind(code.code_challenge.as_deref())
+                        .bind(code.code_challenge_method.as_deref())
+                        .bind(code.issued_at)
+                        .bind(code.expires_at)
+                        .bind(code.grant_id.as_str())
+                        .bind(::sqlx::types::Json(&code.params))
+                        .bind(code.used_at)
+                        .execute(&self.$write)
+                        .await?;
+                    Ok(())
+                })
+                .await
             }
 
             async fn consume_code(
@@ -30,35 +33,41 @@ macro_rules! impl_code_store {
                 hash: &::tollgate_core::TokenHash,
                 now: i64,
             ) -> $crate::Result<Option<($crate::CodeRecord, bool)>> {
-                // Mark first, then read: whoever flips `used_at` from NULL is the
-                // first use; everyone else reads the winner's timestamp.
-                let mut tx = self.begin_write().await?;
-                let first = ::sqlx::query($crate::sql::MARK_CODE_USED)
-                    .bind(&hash.0[..])
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                    > 0;
-                let row = ::sqlx::query($crate::sql::FIND_CODE)
-                    .bind(&hash.0[..])
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(row
-                    .as_ref()
-                    .map($crate::rows::code)
-                    .transpose()?
-                    .map(|code| (code, first)))
+                $crate::observe::observe(Self::BACKEND, "consume_code", async {
+                    // Mark first, then read: whoever flips `used_at` from NULL is
+                    // the first use; everyone else reads the winner's timestamp.
+                    let mut tx = self.begin_write().await?;
+                    let first = ::sqlx::query($crate::sql::MARK_CODE_USED)
+                        .bind(&hash.0[..])
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                        > 0;
+                    let row = ::sqlx::query($crate::sql::FIND_CODE)
+                        .bind(&hash.0[..])
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(row
+                        .as_ref()
+                        .map($crate::rows::code)
+                        .transpose()?
+                        .map(|code| (code, first)))
+                })
+                .await
             }
 
             async fn purge_codes(&self, before: i64, limit: u32) -> $crate::Result<u64> {
-                let done = ::sqlx::query($crate::sql::PURGE_EXPIRED_CODES)
-                    .bind(before)
-                    .bind(i64::from(limit))
-                    .execute(&self.$write)
-                    .await?;
-                Ok(done.rows_affected())
+                $crate::observe::observe(Self::BACKEND, "purge_codes", async {
+                    let done = ::sqlx::query(Self::PURGE.expired_codes)
+                        .bind(before)
+                        .bind(i64::from(limit))
+                        .execute(&self.$write)
+                        .await?;
+                    Ok(done.rows_affected())
+                })
+                .await
             }
         }
     };

@@ -23,35 +23,41 @@ macro_rules! impl_key_stores {
                 key: &$crate::SigningKeyRecord,
                 now: i64,
             ) -> $crate::Result<()> {
-                let mut tx = self.begin_write().await?;
-                if key.status == $crate::KeyStatus::Active {
-                    $(
-                        ::sqlx::query($key_lock).execute(&mut *tx).await?;
-                    )?
-                    ::sqlx::query($crate::sql::RETIRE_ACTIVE_KEYS)
-                        .bind(now)
+                $crate::observe::observe(Self::BACKEND, "insert_key", async {
+                    let mut tx = self.begin_write().await?;
+                    if key.status == $crate::KeyStatus::Active {
+                        $(
+                            ::sqlx::query($key_lock).execute(&mut *tx).await?;
+                        )?
+                        ::sqlx::query($crate::sql::RETIRE_ACTIVE_KEYS)
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    ::sqlx::query($crate::sql::INSERT_KEY)
+                        .bind(key.kid.as_str())
+                        .bind(key.alg.as_str())
+                        .bind(&key.private_key_encrypted[..])
+                        .bind(::sqlx::types::Json(&key.public_jwk))
+                        .bind(key.status.as_str())
+                        .bind(key.created_at)
+                        .bind(key.retired_at)
                         .execute(&mut *tx)
                         .await?;
-                }
-                ::sqlx::query($crate::sql::INSERT_KEY)
-                    .bind(key.kid.as_str())
-                    .bind(key.alg.as_str())
-                    .bind(&key.private_key_encrypted[..])
-                    .bind(::sqlx::types::Json(&key.public_jwk))
-                    .bind(key.status.as_str())
-                    .bind(key.created_at)
-                    .bind(key.retired_at)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(())
+                    tx.commit().await?;
+                    Ok(())
+                })
+                .await
             }
 
             async fn list_keys(&self) -> $crate::Result<Vec<$crate::SigningKeyRecord>> {
-                let found = ::sqlx::query($crate::sql::LIST_KEYS)
-                    .fetch_all(&self.$read)
-                    .await?;
-                found.iter().map($crate::rows::key).collect()
+                $crate::observe::observe(Self::BACKEND, "list_keys", async {
+                    let found = ::sqlx::query($crate::sql::LIST_KEYS)
+                        .fetch_all(&self.$read)
+                        .await?;
+                    found.iter().map($crate::rows::key).collect()
+                })
+                .await
             }
         }
 
@@ -61,18 +67,21 @@ macro_rules! impl_key_stores {
                 &self,
                 token: &$crate::RegistrationTokenRecord,
             ) -> $crate::Result<()> {
-                ::sqlx::query($crate::sql::INSERT_REGISTRATION_TOKEN)
-                    .bind(token.id.as_str())
-                    .bind(&token.hash.0[..])
-                    .bind(token.description.as_str())
-                    .bind(token.created_at)
-                    .bind(token.expires_at)
-                    .bind(token.max_uses.map(i64::from))
-                    .bind(i64::from(token.uses))
-                    .bind(token.revoked)
-                    .execute(&self.$write)
-                    .await?;
-                Ok(())
+                $crate::observe::observe(Self::BACKEND, "insert_registration_token", async {
+                    ::sqlx::query($crate::sql::INSERT_REGISTRATION_TOKEN)
+                        .bind(token.id.as_str())
+                        .bind(&token.hash.0[..])
+                        .bind(token.description.as_str())
+                        .bind(token.created_at)
+                        .bind(token.expires_at)
+                        .bind(token.max_uses.map(i64::from))
+                        .bind(i64::from(token.uses))
+                        .bind(token.revoked)
+                        .execute(&self.$write)
+                        .await?;
+                    Ok(())
+                })
+                .await
             }
 
             async fn use_registration_token(
@@ -80,30 +89,55 @@ macro_rules! impl_key_stores {
                 hash: &::tollgate_core::TokenHash,
                 now: i64,
             ) -> $crate::Result<Option<$crate::RegistrationTokenRecord>> {
-                // An UPDATE ... RETURNING: a write, even though it fetches.
-                let row = ::sqlx::query($crate::sql::USE_REGISTRATION_TOKEN)
-                    .bind(&hash.0[..])
-                    .bind(now)
-                    .fetch_optional(&self.$write)
-                    .await?;
-                row.as_ref().map($crate::rows::registration_token).transpose()
+                $crate::observe::observe(Self::BACKEND, "use_registration_token", async {
+                    // An UPDATE ... RETURNING: a write, even though it fetches.
+                    let row = ::sqlx::query($crate::sql::USE_REGISTRATION_TOKEN)
+                        .bind(&hash.0[..])
+                        .bind(now)
+                        .fetch_optional(&self.$write)
+                        .await?;
+                    row.as_ref().map($crate::rows::registration_token).transpose()
+                })
+                .await
             }
 
             async fn list_registration_tokens(
                 &self,
             ) -> $crate::Result<Vec<$crate::RegistrationTokenRecord>> {
-                let found = ::sqlx::query($crate::sql::LIST_REGISTRATION_TOKENS)
-                    .fetch_all(&self.$read)
-                    .await?;
-                found.iter().map($crate::rows::registration_token).collect()
+                $crate::observe::observe(Self::BACKEND, "list_registration_tokens", async {
+                    let found = ::sqlx::query($crate::sql::LIST_REGISTRATION_TOKENS)
+                        .fetch_all(&self.$read)
+                        .await?;
+                    found.iter().map($crate::rows::registration_token).collect()
+                })
+                .await
             }
 
             async fn revoke_registration_token(&self, id: &str) -> $crate::Result<bool> {
-                let done = ::sqlx::query($crate::sql::REVOKE_REGISTRATION_TOKEN)
-                    .bind(id)
-                    .execute(&self.$write)
-                    .await?;
-                Ok(done.rows_affected() > 0)
+                $crate::observe::observe(Self::BACKEND, "revoke_registration_token", async {
+                    let done = ::sqlx::query($crate::sql::REVOKE_REGISTRATION_TOKEN)
+                        .bind(id)
+                        .execute(&self.$write)
+                        .await?;
+                    Ok(done.rows_affected() > 0)
+                })
+                .await
+            }
+
+            async fn purge_registration_tokens(
+                &self,
+                before: i64,
+                limit: u32,
+            ) -> $crate::Result<u64> {
+                $crate::observe::observe(Self::BACKEND, "purge_registration_tokens", async {
+                    let done = ::sqlx::query(Self::PURGE.expired_registration_tokens)
+                        .bind(before)
+                        .bind(i64::from(limit))
+                        .execute(&self.$write)
+                        .await?;
+                    Ok(done.rows_affected())
+                })
+                .await
             }
         }
     };

@@ -51,18 +51,28 @@ macro_rules! impl_token_store {
                 &self,
                 tokens: Vec<::tollgate_core::TokenRecord>,
             ) -> $crate::Result<()> {
-                self.writer.insert_tokens(tokens).await
+                // Measured from the caller's side: queueing, batching and the
+                // commit together are what a token request waits for.
+                $crate::observe::observe(
+                    Self::BACKEND,
+                    "insert_tokens",
+                    self.writer.insert_tokens(tokens),
+                )
+                .await
             }
 
             async fn find_token(
                 &self,
                 hash: &::tollgate_core::TokenHash,
             ) -> $crate::Result<Option<::tollgate_core::TokenRecord>> {
-                let row = ::sqlx::query($crate::sql::FIND_TOKEN)
-                    .bind(&hash.0[..])
-                    .fetch_optional(&self.$read)
-                    .await?;
-                row.as_ref().map($crate::rows::token).transpose()
+                $crate::observe::observe(Self::BACKEND, "find_token", async {
+                    let row = ::sqlx::query($crate::sql::FIND_TOKEN)
+                        .bind(&hash.0[..])
+                        .fetch_optional(&self.$read)
+                        .await?;
+                    row.as_ref().map($crate::rows::token).transpose()
+                })
+                .await
             }
 
             async fn revoke_token(
@@ -70,30 +80,39 @@ macro_rules! impl_token_store {
                 hash: &::tollgate_core::TokenHash,
                 now: i64,
             ) -> $crate::Result<bool> {
-                let done = ::sqlx::query($crate::sql::REVOKE_TOKEN)
-                    .bind(&hash.0[..])
-                    .bind(now)
-                    .execute(&self.$write)
-                    .await?;
-                Ok(done.rows_affected() > 0)
+                $crate::observe::observe(Self::BACKEND, "revoke_token", async {
+                    let done = ::sqlx::query($crate::sql::REVOKE_TOKEN)
+                        .bind(&hash.0[..])
+                        .bind(now)
+                        .execute(&self.$write)
+                        .await?;
+                    Ok(done.rows_affected() > 0)
+                })
+                .await
             }
 
             async fn revoke_grant(&self, grant_id: &str, now: i64) -> $crate::Result<u64> {
-                let done = ::sqlx::query($crate::sql::REVOKE_GRANT)
-                    .bind(grant_id)
-                    .bind(now)
-                    .execute(&self.$write)
-                    .await?;
-                Ok(done.rows_affected())
+                $crate::observe::observe(Self::BACKEND, "revoke_grant", async {
+                    let done = ::sqlx::query($crate::sql::REVOKE_GRANT)
+                        .bind(grant_id)
+                        .bind(now)
+                        .execute(&self.$write)
+                        .await?;
+                    Ok(done.rows_affected())
+                })
+                .await
             }
 
             async fn revoke_client_tokens(&self, client_id: &str, now: i64) -> $crate::Result<u64> {
-                let done = ::sqlx::query($crate::sql::REVOKE_CLIENT_TOKENS)
-                    .bind(client_id)
-                    .bind(now)
-                    .execute(&self.$write)
-                    .await?;
-                Ok(done.rows_affected())
+                $crate::observe::observe(Self::BACKEND, "revoke_client_tokens", async {
+                    let done = ::sqlx::query($crate::sql::REVOKE_CLIENT_TOKENS)
+                        .bind(client_id)
+                        .bind(now)
+                        .execute(&self.$write)
+                        .await?;
+                    Ok(done.rows_affected())
+                })
+                .await
             }
 
             async fn rotate_refresh(
@@ -102,39 +121,48 @@ macro_rules! impl_token_store {
                 now: i64,
                 new: Vec<::tollgate_core::TokenRecord>,
             ) -> $crate::Result<bool> {
-                let mut tx = self.begin_write().await?;
-                let done = ::sqlx::query($crate::sql::REVOKE_ACTIVE_REFRESH)
-                    .bind(&old.0[..])
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                if done.rows_affected() == 0 {
-                    tx.rollback().await?;
-                    return Ok(false);
-                }
-                insert_tokens(&mut tx, &new.iter().collect::<Vec<_>>()).await?;
-                tx.commit().await?;
-                Ok(true)
+                $crate::observe::observe(Self::BACKEND, "rotate_refresh", async {
+                    let mut tx = self.begin_write().await?;
+                    let done = ::sqlx::query($crate::sql::REVOKE_ACTIVE_REFRESH)
+                        .bind(&old.0[..])
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    if done.rows_affected() == 0 {
+                        tx.rollback().await?;
+                        return Ok(false);
+                    }
+                    insert_tokens(&mut tx, &new.iter().collect::<Vec<_>>()).await?;
+                    tx.commit().await?;
+                    Ok(true)
+                })
+                .await
             }
 
             async fn purge_tokens(&self, before: i64, limit: u32) -> $crate::Result<u64> {
-                let expired = ::sqlx::query($crate::sql::PURGE_EXPIRED_TOKENS)
-                    .bind(before)
-                    .bind(i64::from(limit))
-                    .execute(&self.$write)
-                    .await?
-                    .rows_affected();
-                let left = u64::from(limit).saturating_sub(expired);
-                if left == 0 {
-                    return Ok(expired);
-                }
-                let revoked = ::sqlx::query($crate::sql::PURGE_REVOKED_TOKENS)
-                    .bind(before)
-                    .bind(i64::try_from(left).unwrap_or(i64::MAX))
-                    .execute(&self.$write)
-                    .await?
-                    .rows_affected();
-                Ok(expired + revoked)
+                $crate::observe::observe(Self::BACKEND, "purge_tokens", async {
+                    // Two statements, each its own short transaction: expired
+                    // tokens of every kind first, then revoked ones that may go
+                    // before they expire (see `PurgeSql::revoked_tokens`).
+                    let expired = ::sqlx::query(Self::PURGE.expired_tokens)
+                        .bind(before)
+                        .bind(i64::from(limit))
+                        .execute(&self.$write)
+                        .await?
+                        .rows_affected();
+                    let left = u64::from(limit).saturating_sub(expired);
+                    if left == 0 {
+                        return Ok(expired);
+                    }
+                    let revoked = ::sqlx::query(Self::PURGE.revoked_tokens)
+                        .bind(before)
+                        .bind(i64::try_from(left).unwrap_or(i64::MAX))
+                        .execute(&self.$write)
+                        .await?
+                        .rows_affected();
+                    Ok(expired + revoked)
+                })
+                .await
             }
         }
     };

@@ -34,16 +34,29 @@ pub(crate) struct PgStore {
 }
 
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        Cow::Borrowed("init"),
-        MigrationType::Simple,
-        include_str!("../../migrations/postgres/0001_init.sql").into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            Cow::Borrowed("init"),
+            MigrationType::Simple,
+            include_str!("../../migrations/postgres/0001_init.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            Cow::Borrowed("purge indexes"),
+            MigrationType::Simple,
+            include_str!("../../migrations/postgres/0002_purge_indexes.sql").into_sql_str(),
+            false,
+        ),
+    ])
 }
 
 impl PgStore {
+    /// The `backend` label of the store's metrics.
+    const BACKEND: &'static str = "postgres";
+    const PURGE: crate::sql::PurgeSql = crate::sql::PURGE_POSTGRES;
+
     pub(crate) async fn open(url: &str, opts: &StoreOptions) -> Result<Arc<Self>> {
         let mut connect = PgConnectOptions::from_str(url)
             .map_err(|_| StoreError::Config("invalid PostgreSQL URL".into()))?;
@@ -68,6 +81,7 @@ impl PgStore {
         migrator().run(&pool).await?;
         let sink = Arc::new(Sink { pool: pool.clone() });
         let writer = Writer::spawn(
+            Self::BACKEND,
             sink,
             WRITERS,
             opts.queue_capacity,
@@ -135,4 +149,10 @@ tokens::impl_token_store!(
     read = pool,
     write = pool,
 );
-audit::impl_audit_store!(PgStore, db = Postgres, conn = PgConnection, read = pool);
+audit::impl_audit_store!(
+    PgStore,
+    db = Postgres,
+    conn = PgConnection,
+    read = pool,
+    write = pool,
+);

@@ -30,19 +30,72 @@ pub(crate) struct SqliteStore {
     writer: Writer,
     /// Bound on the readiness round trip (the acquire timeout).
     ping_limit: Duration,
+    /// The background WAL checkpointer, stopped when the store is dropped.
+    _checkpointer: Option<Checkpointer>,
+}
+
+/// How often the background checkpointer runs.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// With background checkpoints the writer still checkpoints by itself past
+/// this many WAL pages (64 MiB), as a backstop if the background task falls
+/// behind, so the WAL cannot grow without bound.
+const BACKSTOP_CHECKPOINT_PAGES: u32 = 16_384;
+
+/// Aborts the checkpoint task on drop.
+struct Checkpointer(tokio::task::JoinHandle<()>);
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// `PRAGMA wal_checkpoint(PASSIVE)` on its own connection: it copies what
+/// it can without waiting for readers or the writer, which carry on.
+fn spawn_checkpointer(pool: SqlitePool) -> Checkpointer {
+    Checkpointer(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let done = crate::observe::observe(SqliteStore::BACKEND, "wal_checkpoint", async {
+                sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .execute(&pool)
+                    .await?;
+                Ok(())
+            })
+            .await;
+            if let Err(e) = done {
+                tracing::debug!(error = %e, "background WAL checkpoint failed");
+            }
+        }
+    }))
 }
 
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        Cow::Borrowed("init"),
-        MigrationType::Simple,
-        include_str!("../../migrations/sqlite/0001_init.sql").into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            Cow::Borrowed("init"),
+            MigrationType::Simple,
+            include_str!("../../migrations/sqlite/0001_init.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            Cow::Borrowed("purge indexes"),
+            MigrationType::Simple,
+            include_str!("../../migrations/sqlite/0002_purge_indexes.sql").into_sql_str(),
+            false,
+        ),
+    ])
 }
 
 impl SqliteStore {
+    /// The `backend` label of the store's metrics.
+    const BACKEND: &'static str = "sqlite";
+    const PURGE: crate::sql::PurgeSql = crate::sql::PURGE_SQLITE;
+
     pub(crate) async fn open(path: &str, opts: &StoreOptions) -> Result<Arc<Self>> {
         if path.is_empty() || path.starts_with(":memory:") || path.contains("mode=memory") {
             // Two pools on one in-memory database would see two databases.
@@ -68,12 +121,30 @@ impl SqliteStore {
                 SqliteSync::Full => SqliteSynchronous::Full,
                 SqliteSync::Normal => SqliteSynchronous::Normal,
             });
+        let cache_kib = i64::from(opts.sqlite_cache_mib.max(1)) * 1024;
+        let mut write_connect = connect
+            .clone()
+            .pragma("cache_size", format!("-{cache_kib}"));
+        if opts.sqlite_background_checkpoint {
+            write_connect =
+                write_connect.pragma("wal_autocheckpoint", BACKSTOP_CHECKPOINT_PAGES.to_string());
+        }
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(opts.acquire_timeout)
-            .connect_with(connect.clone())
+            .connect_with(write_connect)
             .await?;
         migrator().run(&write).await?;
+        let checkpointer = if opts.sqlite_background_checkpoint {
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(opts.acquire_timeout)
+                .connect_with(connect.clone())
+                .await?;
+            Some(spawn_checkpointer(pool))
+        } else {
+            None
+        };
         let read = SqlitePoolOptions::new()
             .max_connections(opts.max_connections.max(1))
             .acquire_timeout(opts.acquire_timeout)
@@ -83,6 +154,7 @@ impl SqliteStore {
             pool: write.clone(),
         });
         let writer = Writer::spawn(
+            Self::BACKEND,
             sink,
             1,
             opts.queue_capacity,
@@ -94,6 +166,7 @@ impl SqliteStore {
             write,
             writer,
             ping_limit: opts.acquire_timeout,
+            _checkpointer: checkpointer,
         }))
     }
 
@@ -150,4 +223,5 @@ audit::impl_audit_store!(
     db = Sqlite,
     conn = SqliteConnection,
     read = read,
+    write = write,
 );
