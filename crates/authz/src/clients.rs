@@ -152,18 +152,9 @@ pub fn build_client(svc: &Services, n: NewClient) -> Result<(Client, Option<Stri
         ClientType::Public => AuthMethod::None,
     });
     if let Some(g) = n.grant_types {
-        if g.is_empty() {
-            return Err(
-                OAuthError::invalid_client_metadata("grant_types must not be empty").into(),
-            );
-        }
         c.grant_types = g;
     }
-    c.redirect_uris = n
-        .redirect_uris
-        .into_iter()
-        .map(RedirectUri::try_from)
-        .collect::<Result<_, _>>()?;
+    c.redirect_uris = redirect_uris(n.redirect_uris)?;
     c.scopes = n.scopes;
     c.scope_matching = n.scope_matching;
     c.token_settings = checked_token_settings(svc, n.token_settings)?;
@@ -188,6 +179,13 @@ pub fn build_client(svc: &Services, n: NewClient) -> Result<(Client, Option<Stri
     };
     c.validate()?;
     Ok((c, secret))
+}
+
+fn redirect_uris(uris: Vec<String>) -> Result<Vec<RedirectUri>, Error> {
+    Ok(uris
+        .into_iter()
+        .map(RedirectUri::try_from)
+        .collect::<Result<_, _>>()?)
 }
 
 /// A client's token-setting overrides, checked against the server defaults
@@ -298,18 +296,11 @@ pub async fn set_rate_limit(
     id: &str,
     limit: Option<RateLimit>,
 ) -> Result<ClientView, Error> {
-    let mut c = load(svc, id).await?;
-    c.rate_limit = limit;
-    c.validate()?;
-    save(svc, &mut c).await?;
-    svc.audit(
-        "client.updated",
-        Some(id),
-        "ok",
-        None,
-        serde_json::json!({"rate_limit": limit}),
-    );
-    Ok(ClientView::new(&c, None))
+    let patch = ClientPatch {
+        rate_limit: Some(limit),
+        ..Default::default()
+    };
+    update_client(svc, id, patch).await
 }
 
 pub async fn delete_client(svc: &Services, id: &str) -> Result<(), Error> {
@@ -366,8 +357,30 @@ pub struct ClientPatch {
     pub rate_limit: Option<Option<RateLimit>>,
 }
 
+impl ClientPatch {
+    /// The names of the fields this patch sets, for the audit log.
+    fn field_names(&self) -> Vec<&'static str> {
+        [
+            ("client_name", self.name.is_some()),
+            ("token_endpoint_auth_method", self.auth_method.is_some()),
+            ("grant_types", self.grant_types.is_some()),
+            ("redirect_uris", self.redirect_uris.is_some()),
+            ("scope", self.scopes.is_some()),
+            ("scope_matching", self.scope_matching.is_some()),
+            ("token_settings", self.token_settings.is_some()),
+            ("metadata", self.metadata.is_some()),
+            ("enabled", self.enabled.is_some()),
+            ("rate_limit", self.rate_limit.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+}
+
 /// Applies a patch after checking the result with the same rules as creation.
 pub async fn update_client(svc: &Services, id: &str, p: ClientPatch) -> Result<ClientView, Error> {
+    let changed = p.field_names();
     let mut c = load(svc, id).await?;
     if let Some(name) = p.name {
         c.name = name;
@@ -376,18 +389,10 @@ pub async fn update_client(svc: &Services, id: &str, p: ClientPatch) -> Result<C
         c.auth_method = m;
     }
     if let Some(g) = p.grant_types {
-        if g.is_empty() {
-            return Err(
-                OAuthError::invalid_client_metadata("grant_types must not be empty").into(),
-            );
-        }
         c.grant_types = g;
     }
     if let Some(uris) = p.redirect_uris {
-        c.redirect_uris = uris
-            .into_iter()
-            .map(RedirectUri::try_from)
-            .collect::<Result<_, _>>()?;
+        c.redirect_uris = redirect_uris(uris)?;
     }
     if let Some(s) = p.scopes {
         c.scopes = s;
@@ -414,7 +419,7 @@ pub async fn update_client(svc: &Services, id: &str, p: ClientPatch) -> Result<C
         Some(id),
         "ok",
         None,
-        serde_json::json!({}),
+        serde_json::json!({"fields": changed, "rate_limit": c.rate_limit}),
     );
     Ok(ClientView::new(&c, None))
 }

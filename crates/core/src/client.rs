@@ -263,6 +263,9 @@ impl Client {
                 "client_name must be at most {MAX_NAME_LEN} characters without control characters"
             )));
         }
+        if self.grant_types.is_empty() {
+            return Err(meta("grant_types must not be empty".into()));
+        }
         match (self.client_type, self.auth_method) {
             (ClientType::Public, AuthMethod::None) => {}
             (ClientType::Public, m) => {
