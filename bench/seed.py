@@ -37,9 +37,11 @@ def rows(prefix, count, now, expires_at):
             "Bearer",
             now - 60,
             expires_at,
-            # Random like issue::new_grant_id, so the grant index sees
-            # random inserts as in production.
-            hashlib.sha256(b"grant" + value).hexdigest()[:22],
+            # Shaped like issue::new_grant_id: creation time in ms
+            # (fixed-width hex) then random characters, older than any grant
+            # the server makes during the run.
+            f"{(now - 60) * 1000 + i % 1000:012x}"
+            + hashlib.sha256(b"grant" + value).hexdigest()[:16],
             None,
             '{"tier":"seed"}',
         )
@@ -74,7 +76,8 @@ SELECT sha256(convert_to('{prefix}' || i, 'UTF8')), 'access_token',
        'seed-' || (i % 50), 'seed-' || (i % 50), 'read', '["api"]', 'Bearer',
        extract(epoch FROM now())::bigint - 60,
        extract(epoch FROM now())::bigint + ({expires_in}),
-       left(encode(sha256(convert_to('grant{prefix}' || i, 'UTF8')), 'hex'), 22),
+       lpad(to_hex((extract(epoch FROM now())::bigint - 60) * 1000 + i % 1000), 12, '0')
+         || left(encode(sha256(convert_to('grant{prefix}' || i, 'UTF8')), 'hex'), 16),
        NULL, '{{"tier":"seed"}}'
 FROM generate_series(0, {count} - 1) AS i;
 VACUUM ANALYZE tokens;

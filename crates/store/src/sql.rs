@@ -54,18 +54,26 @@ pub struct PurgeSql {
 /// inner, indexed, `LIMIT`ed select between `$open` and `$close` (SQLite
 /// `IN (...)`, PostgreSQL `= ANY(ARRAY(...))`).
 macro_rules! purge_sql {
-    ($open:literal, $close:literal) => {
+    ($open:literal, $close:literal, $token_key:literal) => {
         PurgeSql {
             expired_tokens: concat!(
-                "DELETE FROM tokens WHERE hash ",
+                "DELETE FROM tokens WHERE ",
+                $token_key,
+                " ",
                 $open,
-                "SELECT hash FROM tokens WHERE expires_at < $1 ORDER BY expires_at LIMIT $2",
+                "SELECT ",
+                $token_key,
+                " FROM tokens WHERE expires_at < $1 ORDER BY expires_at LIMIT $2",
                 $close
             ),
             revoked_tokens: concat!(
-                "DELETE FROM tokens WHERE hash ",
+                "DELETE FROM tokens WHERE ",
+                $token_key,
+                " ",
                 $open,
-                "SELECT hash FROM tokens WHERE revoked_at < $1 AND kind <> 'refresh_token' \
+                "SELECT ",
+                $token_key,
+                " FROM tokens WHERE revoked_at < $1 AND kind <> 'refresh_token' \
                  ORDER BY revoked_at LIMIT $2",
                 $close
             ),
@@ -93,8 +101,10 @@ macro_rules! purge_sql {
 }
 
 /// SQLite runs the `IN (subquery)` once into a temporary list and deletes
-/// each key through the primary key.
-pub const PURGE_SQLITE: PurgeSql = purge_sql!("IN (", ")");
+/// each row by its rowid (tokens are a rowid table in insertion order, see
+/// migration 0003; the rowid is in every index, so the subquery reads only
+/// the expiry index).
+pub const PURGE_SQLITE: PurgeSql = purge_sql!("IN (", ")", "id");
 
 /// PostgreSQL would plan `IN (subquery)` as a semi-join, and with a generic
 /// plan (unknown `$1`, `$2`, as sqlx's prepared statements get after five
@@ -103,7 +113,7 @@ pub const PURGE_SQLITE: PurgeSql = purge_sql!("IN (", ")");
 /// keys one array parameter, which is always looked up through the primary
 /// key. The `ORDER BY` in the inner select also keeps its plan on the index:
 /// a sequential scan would have to sort every matching row first.
-pub const PURGE_POSTGRES: PurgeSql = purge_sql!("= ANY(ARRAY(", "))");
+pub const PURGE_POSTGRES: PurgeSql = purge_sql!("= ANY(ARRAY(", "))", "hash");
 
 pub const INSERT_CODE: &str = "INSERT INTO codes (hash, client_id, subject, \
      redirect_uri, scope, code_challenge, code_challenge_method, issued_at, expires_at, \

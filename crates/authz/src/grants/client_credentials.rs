@@ -30,7 +30,7 @@ pub async fn grant(
         // The client acts on its own behalf: it is the subject (as in Hydra and Spring).
         subject: Some(client.id.to_string()),
         scope,
-        grant_id: new_grant_id()?,
+        grant_id: new_grant_id(svc.clock.now_millis())?,
         with_refresh,
         metadata: Default::default(),
     };

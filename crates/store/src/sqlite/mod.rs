@@ -88,6 +88,13 @@ fn migrator() -> Migrator {
             include_str!("../../migrations/sqlite/0002_purge_indexes.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            3,
+            Cow::Borrowed("tokens in insertion order"),
+            MigrationType::Simple,
+            include_str!("../../migrations/sqlite/0003_tokens_rowid.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 

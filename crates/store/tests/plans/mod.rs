@@ -23,13 +23,15 @@ use tollgate_store::{StoreOptions, open};
 use crate::common::{pg_url, unique};
 
 /// (statement, index its plan must name). `PRIMARY KEY` stands for the
-/// table's key index, named differently per backend.
+/// table's key index, named differently per backend; `TOKEN HASH` for the
+/// token-by-hash index (SQLite: the unique index of the rowid table;
+/// PostgreSQL: the primary key).
 fn statements(purge: &sql::PurgeSql) -> Vec<(String, &'static str)> {
     let audit = |filter: &str| format!("{}{filter} ORDER BY id DESC LIMIT $2", sql::SELECT_AUDIT);
     vec![
-        (sql::FIND_TOKEN.into(), "PRIMARY KEY"),
-        (sql::REVOKE_TOKEN.into(), "PRIMARY KEY"),
-        (sql::REVOKE_ACTIVE_REFRESH.into(), "PRIMARY KEY"),
+        (sql::FIND_TOKEN.into(), "TOKEN HASH"),
+        (sql::REVOKE_TOKEN.into(), "TOKEN HASH"),
+        (sql::REVOKE_ACTIVE_REFRESH.into(), "TOKEN HASH"),
         (sql::REVOKE_GRANT.into(), "tokens_grant_id"),
         (sql::REVOKE_CLIENT_TOKENS.into(), "tokens_client_id"),
         (sql::DELETE_CLIENT_TOKENS.into(), "tokens_client_id"),
@@ -91,6 +93,7 @@ async fn sqlite_statements_use_indexes() {
         let text = plan.join(" / ");
         let expected = match index {
             "PRIMARY KEY" => "PRIMARY KEY",
+            "TOKEN HASH" => "tokens_hash",
             // The UNIQUE column's automatic index.
             "hash" => "sqlite_autoindex_registration_tokens_2",
             named => named,
@@ -211,7 +214,7 @@ async fn postgres_statements_use_indexes_at_scale() {
                 .nth(1)
                 .unwrap_or_default();
             let expected = match index {
-                "PRIMARY KEY" => format!("{table}_pkey"),
+                "PRIMARY KEY" | "TOKEN HASH" => format!("{table}_pkey"),
                 "hash" => format!("{table}_hash_key"),
                 named => named.to_owned(),
             };
