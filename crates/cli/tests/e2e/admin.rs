@@ -170,49 +170,32 @@ async fn admin_manages_clients_end_to_end(b: Backend) {
         )
         .await;
     assert_eq!((st, e["error"].as_str()), (409, Some("conflict")));
-    let (st, e) = api
-        .post(
-            "/admin/v1/clients",
+    for (body, field) in [
+        (
             json!({"client_name": "x", "token_settings": {"access_token_ttl": 0}}),
-        )
-        .await;
-    assert_eq!(
-        (st, e["field"].as_str()),
-        (400, Some("token_settings.access_token_ttl")),
-        "{e}"
-    );
-    let (st, e) = api
-        .post(
-            "/admin/v1/clients",
+            Some("token_settings.access_token_ttl"),
+        ),
+        (
             json!({"client_name": "x", "client_type": "weird"}),
-        )
-        .await;
-    assert_eq!((st, e["field"].as_str()), (400, Some("client_type")), "{e}");
-    let (st, e) = api
-        .post(
-            "/admin/v1/clients",
-            json!({"client_name": "x", "colour": "red"}),
-        )
-        .await;
-    assert_eq!(st, 400, "unknown fields are refused: {e}");
-    let (st, e) = api
-        .post(
-            "/admin/v1/clients",
+            Some("client_type"),
+        ),
+        (
             json!({"client_name": "x", "redirect_uris": ["http://example.com/cb#frag"]}),
-        )
-        .await;
-    assert_eq!(
-        (st, e["field"].as_str()),
-        (400, Some("redirect_uris")),
-        "{e}"
-    );
-    let (st, e) = api
-        .post(
-            "/admin/v1/clients",
+            Some("redirect_uris"),
+        ),
+        (
             json!({"client_name": "x", "scope": "bad\"scope"}),
-        )
-        .await;
-    assert_eq!((st, e["field"].as_str()), (400, Some("scope")), "{e}");
+            Some("scope"),
+        ),
+        // Unknown fields are refused (serde names no path for them).
+        (json!({"client_name": "x", "colour": "red"}), None),
+    ] {
+        let (st, e) = api.post("/admin/v1/clients", body.clone()).await;
+        assert_eq!(st, 400, "{body} -> {e}");
+        if field.is_some() {
+            assert_eq!(e["field"].as_str(), field, "{body} -> {e}");
+        }
+    }
     let (st, _) = api.post("/admin/v1/clients", json!({})).await;
     assert_eq!(st, 400, "client_name is required");
     let r = s
@@ -462,15 +445,7 @@ async fn admin_manages_tokens_keys_and_audit(b: Backend) {
     );
     let (st, k) = api.post("/admin/v1/keys/rotate", json!(null)).await;
     assert_eq!((st, k["status"].as_str()), (201, Some("active")));
-    let jwks: Value = s
-        .http
-        .get(s.url("/oauth2/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = s.get_json("/oauth2/jwks").await;
     let kids: Vec<&str> = jwks["keys"]
         .as_array()
         .unwrap()
@@ -536,15 +511,7 @@ async fn admin_manages_tokens_keys_and_audit(b: Backend) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_describes_the_api() {
     let s = Server::start(Backend::Sqlite).await;
-    let doc: Value = s
-        .http
-        .get(s.url("/admin/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = s.get_json("/admin/openapi.json").await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
     for p in [

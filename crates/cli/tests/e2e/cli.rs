@@ -99,15 +99,7 @@ async fn key_rotation_keeps_old_key_published(b: Backend) {
             .any(|k| k["kid"] == kid && k["status"] == "active")
     );
     s.restart();
-    let jwks: Value = s
-        .http
-        .get(s.url("/oauth2/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = s.get_json("/oauth2/jwks").await;
     assert_eq!(
         jwks["keys"].as_array().unwrap().len(),
         2,

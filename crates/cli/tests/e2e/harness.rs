@@ -278,6 +278,18 @@ impl Server {
         )
     }
 
+    /// `GET path` and its JSON body, whatever the status.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("JSON body")
+    }
+
     pub async fn post_form(
         &self,
         path: &str,

@@ -418,24 +418,8 @@ async fn disabled_and_deleted_clients_lose_their_tokens(b: Backend) {
 
 async fn discovery_and_jwks(b: Backend) {
     let s = Server::start(b).await;
-    let a: Value = s
-        .http
-        .get(s.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let o: Value = s
-        .http
-        .get(s.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let a: Value = s.get_json("/.well-known/oauth-authorization-server").await;
+    let o: Value = s.get_json("/.well-known/openid-configuration").await;
     assert_eq!(a, o);
     assert_eq!(a["issuer"], s.base);
     for (k, path) in [
@@ -459,15 +443,7 @@ async fn discovery_and_jwks(b: Backend) {
             .unwrap()
             .contains(&"client_secret_basic".into())
     );
-    let jwks: Value = s
-        .http
-        .get(s.url("/oauth2/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = s.get_json("/oauth2/jwks").await;
     let keys = jwks["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 1);
     assert_eq!(
