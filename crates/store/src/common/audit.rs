@@ -83,12 +83,12 @@ macro_rules! impl_audit_store {
 
             async fn purge_audit(&self, before: i64, limit: u32) -> $crate::Result<u64> {
                 $crate::observe::observe(Self::BACKEND, "purge_audit", async {
-                    let done = ::sqlx::query(Self::PURGE.old_audit)
-                        .bind(before)
-                        .bind(i64::from(limit))
-                        .execute(&self.$write)
-                        .await?;
-                    Ok(done.rows_affected())
+                    Ok($crate::common::purge_batch!(
+                        &self.$write,
+                        Self::PURGE.old_audit,
+                        before,
+                        i64::from(limit)
+                    )?)
                 })
                 .await
             }

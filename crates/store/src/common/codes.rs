@@ -60,12 +60,12 @@ macro_rules! impl_code_store {
 
             async fn purge_codes(&self, before: i64, limit: u32) -> $crate::Result<u64> {
                 $crate::observe::observe(Self::BACKEND, "purge_codes", async {
-                    let done = ::sqlx::query(Self::PURGE.expired_codes)
-                        .bind(before)
-                        .bind(i64::from(limit))
-                        .execute(&self.$write)
-                        .await?;
-                    Ok(done.rows_affected())
+                    Ok($crate::common::purge_batch!(
+                        &self.$write,
+                        Self::PURGE.expired_codes,
+                        before,
+                        i64::from(limit)
+                    )?)
                 })
                 .await
             }

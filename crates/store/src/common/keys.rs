@@ -130,12 +130,7 @@ macro_rules! impl_key_stores {
                 limit: u32,
             ) -> $crate::Result<u64> {
                 $crate::observe::observe(Self::BACKEND, "purge_registration_tokens", async {
-                    let done = ::sqlx::query(Self::PURGE.expired_registration_tokens)
-                        .bind(before)
-                        .bind(i64::from(limit))
-                        .execute(&self.$write)
-                        .await?;
-                    Ok(done.rows_affected())
+                    Ok($crate::common::purge_batch!(&self.$write, Self::PURGE.expired_registration_tokens, before, i64::from(limit))?)
                 })
                 .await
             }

@@ -14,6 +14,20 @@
 //! a `writer: crate::batch::Writer` where the batching writer is used, and an
 //! `async fn begin_write(&self) -> Result<Transaction<'static, DB>>` that
 //! opens a write transaction the way the backend needs it.
+/// One purge statement from [`crate::sql::PurgeSql`] (`$1` = before, `$2` =
+/// limit as `i64`) on the given pool: how many rows it deleted.
+macro_rules! purge_batch {
+    ($pool:expr, $sql:expr, $before:expr, $limit:expr) => {
+        ::sqlx::query($sql)
+            .bind($before)
+            .bind($limit)
+            .execute($pool)
+            .await
+            .map(|done| done.rows_affected())
+    };
+}
+pub(crate) use purge_batch;
+
 pub(crate) mod audit;
 pub(crate) mod clients;
 pub(crate) mod codes;

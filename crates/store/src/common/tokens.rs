@@ -144,22 +144,22 @@ macro_rules! impl_token_store {
                     // Two statements, each its own short transaction: expired
                     // tokens of every kind first, then revoked ones that may go
                     // before they expire (see `PurgeSql::revoked_tokens`).
-                    let expired = ::sqlx::query(Self::PURGE.expired_tokens)
-                        .bind(before)
-                        .bind(i64::from(limit))
-                        .execute(&self.$write)
-                        .await?
-                        .rows_affected();
+                    let expired = $crate::common::purge_batch!(
+                        &self.$write,
+                        Self::PURGE.expired_tokens,
+                        before,
+                        i64::from(limit)
+                    )?;
                     let left = u64::from(limit).saturating_sub(expired);
                     if left == 0 {
                         return Ok(expired);
                     }
-                    let revoked = ::sqlx::query(Self::PURGE.revoked_tokens)
-                        .bind(before)
-                        .bind(i64::try_from(left).unwrap_or(i64::MAX))
-                        .execute(&self.$write)
-                        .await?
-                        .rows_affected();
+                    let revoked = $crate::common::purge_batch!(
+                        &self.$write,
+                        Self::PURGE.revoked_tokens,
+                        before,
+                        i64::try_from(left).unwrap_or(i64::MAX)
+                    )?;
                     Ok(expired + revoked)
                 })
                 .await
