@@ -6,10 +6,12 @@ pub mod client;
 pub mod clock;
 pub mod error;
 pub mod grant;
+pub mod pkce;
 pub mod ratelimit;
 pub mod redirect;
 pub mod scope;
 pub mod token;
+pub mod user;
 
 pub use client::{
     AuthMethod, Client, ClientId, ClientSecret, ClientType, Registration, SecretHashKind,
@@ -17,6 +19,7 @@ pub use client::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::OAuthError;
 pub use grant::GrantType;
+pub use pkce::{CodeChallenge, PkceMethod, PkceVerifier};
 pub use ratelimit::{FailureWindow, RateLimit};
 pub use redirect::RedirectUri;
 pub use scope::{ScopeMatching, ScopeSet};
@@ -24,3 +27,4 @@ pub use token::{
     AccessTokenFormat, RefreshMode, TokenHash, TokenKind, TokenRecord, TokenSettings,
     TokenSettingsOverride,
 };
+pub use user::{User, Username};

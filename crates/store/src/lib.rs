@@ -27,13 +27,13 @@ mod sqlite;
 
 pub use error::{Result, StoreError};
 pub use model::{
-    AuditEvent, AuditQuery, AuditRecord, CodeRecord, KeyStatus, RegistrationTokenRecord,
-    SigningKeyRecord,
+    AuditEvent, AuditQuery, AuditRecord, CodeRecord, ConsentRecord, KeyStatus,
+    RegistrationTokenRecord, SessionRecord, SigningKeyRecord, UserGrantRecord,
 };
 pub use options::{SqliteSync, StoreOptions, open};
 
 use async_trait::async_trait;
-use tollgate_core::{Client, TokenHash, TokenRecord};
+use tollgate_core::{Client, TokenHash, TokenRecord, User};
 
 #[async_trait]
 pub trait ClientStore: Send + Sync {
@@ -141,6 +141,70 @@ pub trait AuditStore: Send + Sync {
     /// How many events `audit` dropped because the queue was full, since open
     /// (for metrics: a rising count means the database cannot keep up).
     fn dropped_audit_events(&self) -> u64;
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Fails with `Conflict` when the id or the username is taken.
+    async fn create_user(&self, user: &User) -> Result<()>;
+    async fn get_user(&self, id: &str) -> Result<Option<User>>;
+    async fn find_user_by_name(&self, username: &str) -> Result<Option<User>>;
+    /// Replaces the stored user; `NotFound` when it does not exist, `Conflict`
+    /// when a rename takes a name in use.
+    async fn update_user(&self, user: &User) -> Result<()>;
+    /// Deletes the user with their sessions, consents and grant records, and
+    /// revokes the tokens of those grants, in one transaction. Returns false
+    /// when there was no such user.
+    async fn delete_user(&self, id: &str, now: i64) -> Result<bool>;
+    /// Users ordered by username, starting after `after` (keyset paging). A
+    /// `limit` of 0 means the default page (100); pages are capped at 1000.
+    async fn list_users(&self, after: Option<&str>, limit: u32) -> Result<Vec<User>>;
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn insert_session(&self, session: &SessionRecord) -> Result<()>;
+    /// The session if it exists and has not expired at `now`.
+    async fn find_session(&self, hash: &TokenHash, now: i64) -> Result<Option<SessionRecord>>;
+    async fn delete_session(&self, hash: &TokenHash) -> Result<bool>;
+    /// Ends every session of a user (password change, disable). Returns how many.
+    async fn delete_user_sessions(&self, subject: &str) -> Result<u64>;
+    /// Deletes up to `limit` sessions that expired before `before`.
+    async fn purge_sessions(&self, before: i64, limit: u32) -> Result<u64>;
+}
+
+#[async_trait]
+pub trait ConsentStore: Send + Sync {
+    /// Inserts or replaces the consent of (`subject`, `client_id`).
+    async fn save_consent(&self, consent: &ConsentRecord) -> Result<()>;
+    async fn get_consent(&self, subject: &str, client_id: &str) -> Result<Option<ConsentRecord>>;
+    /// A user's consents, ordered by client id.
+    async fn list_consents(&self, subject: &str) -> Result<Vec<ConsentRecord>>;
+    /// Withdraws a consent: deletes it and revokes every token of the user's
+    /// grants to that client, in one transaction (a withdrawn consent leaves
+    /// no token working). Returns false when there was no consent and no grant.
+    async fn revoke_consent(&self, subject: &str, client_id: &str, now: i64) -> Result<bool>;
+}
+
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    /// Records a user grant before its code or tokens are stored.
+    async fn record_grant(&self, grant: &UserGrantRecord) -> Result<()>;
+    /// A user's grants, newest first.
+    async fn list_user_grants(&self, subject: &str) -> Result<Vec<UserGrantRecord>>;
+    /// The tokens of a user's grants (active or not, not yet purged), newest first.
+    async fn list_user_tokens(&self, subject: &str) -> Result<Vec<TokenRecord>>;
+    /// Revokes every token of the user's grants (to one client when
+    /// `client_id` is given). Returns how many tokens were revoked.
+    async fn revoke_user_tokens(
+        &self,
+        subject: &str,
+        client_id: Option<&str>,
+        now: i64,
+    ) -> Result<u64>;
+    /// Deletes up to `limit` grant records created before `before` that no
+    /// longer have a token or code. Returns how many were deleted.
+    async fn purge_grants(&self, before: i64, limit: u32) -> Result<u64>;
 }
 
 /// The whole store, as the server holds it (`Arc<dyn Store>`).

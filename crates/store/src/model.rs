@@ -119,3 +119,40 @@ pub struct AuditQuery {
     /// 0 means the default page (100); pages are capped at 1000.
     pub limit: u32,
 }
+
+/// A user's remembered consent for one client: the scopes they approved
+/// (the union of every approval). A request for a subset needs no new consent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentRecord {
+    pub subject: String,
+    pub client_id: String,
+    pub scope: ScopeSet,
+    pub granted_at: i64,
+    pub updated_at: i64,
+}
+
+/// A browser login session; the cookie carries the value, the store its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub hash: TokenHash,
+    /// The user id.
+    pub subject: String,
+    /// When the user entered their password (OpenID Connect `auth_time`).
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// One authorization grant a user gave a client (a code exchanged, a
+/// password grant, an implicit token): the seed's "overview of access keys".
+/// Its tokens share `grant_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserGrantRecord {
+    pub grant_id: String,
+    pub subject: String,
+    pub client_id: String,
+    /// `authorization_code`, `implicit` or `password`.
+    pub grant_type: String,
+    pub scope: ScopeSet,
+    pub created_at: i64,
+}
