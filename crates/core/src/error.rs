@@ -31,6 +31,12 @@ pub enum OAuthError {
     /// RFC 6749 §4.1.2.1
     #[error("unsupported_response_type: {0}")]
     UnsupportedResponseType(Desc),
+    /// OpenID Connect Core §3.1.2.6: `prompt=none` and the user must log in.
+    #[error("login_required: {0}")]
+    LoginRequired(Desc),
+    /// OpenID Connect Core §3.1.2.6: `prompt=none` and consent is needed.
+    #[error("consent_required: {0}")]
+    ConsentRequired(Desc),
     /// RFC 7009 §2.2.1
     #[error("unsupported_token_type: {0}")]
     UnsupportedTokenType(Desc),
@@ -91,6 +97,8 @@ impl OAuthError {
             Self::InvalidScope(_) => "invalid_scope",
             Self::AccessDenied(_) => "access_denied",
             Self::UnsupportedResponseType(_) => "unsupported_response_type",
+            Self::LoginRequired(_) => "login_required",
+            Self::ConsentRequired(_) => "consent_required",
             Self::UnsupportedTokenType(_) => "unsupported_token_type",
             Self::InvalidRedirectUri(_) => "invalid_redirect_uri",
             Self::InvalidClientMetadata(_) => "invalid_client_metadata",
@@ -114,6 +122,8 @@ impl OAuthError {
             | Self::InvalidScope(d)
             | Self::AccessDenied(d)
             | Self::UnsupportedResponseType(d)
+            | Self::LoginRequired(d)
+            | Self::ConsentRequired(d)
             | Self::UnsupportedTokenType(d)
             | Self::InvalidRedirectUri(d)
             | Self::InvalidClientMetadata(d)

@@ -2,6 +2,7 @@
 //! RFC-shaped error type. Pure policy, no I/O; every other crate builds on it.
 #![forbid(unsafe_code)]
 
+pub mod authorize;
 pub mod client;
 pub mod clock;
 pub mod error;
