@@ -33,6 +33,21 @@ pub struct Grant<'a> {
     /// Extra name/value pairs for this grant (e.g. stored with a code); the
     /// client's metadata is added underneath.
     pub metadata: BTreeMap<String, String>,
+    /// Derive the token values from this (a presented refresh token) instead
+    /// of drawing them at random; see [`derived_values`].
+    pub derive_from: Option<&'a str>,
+}
+
+/// The values refresh rotation issues for a presented refresh token: the
+/// same every time, so a retried refresh within the grace period can be
+/// answered with the pair the first attempt stored (`MasterKey::derive_token`).
+pub fn derived_values(svc: &Services, settings: &TokenSettings, presented: &str) -> (String, String) {
+    (
+        svc.master
+            .derive_token("access", presented, settings.access_token_length),
+        svc.master
+            .derive_token("refresh", presented, settings.refresh_token_length),
+    )
 }
 
 /// A grant id that sorts by creation time (milliseconds, fixed-width hex)
@@ -56,7 +71,11 @@ pub fn build(svc: &Services, g: &Grant<'_>) -> Result<(TokenResponse, Vec<TokenR
     let s = &g.settings;
     let mut metadata = g.client.metadata.clone();
     metadata.extend(g.metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let access = random_token(s.access_token_length).map_err(internal)?;
+    let derived = g.derive_from.map(|seed| derived_values(svc, s, seed));
+    let access = match &derived {
+        Some((a, _)) => a.clone(),
+        None => random_token(s.access_token_length).map_err(internal)?,
+    };
     let ttl = |secs: u64| i64::try_from(secs).unwrap_or(i64::MAX);
     let record = |hash, kind, ttl_secs: u64| TokenRecord {
         hash,
@@ -78,7 +97,10 @@ pub fn build(svc: &Services, g: &Grant<'_>) -> Result<(TokenResponse, Vec<TokenR
         s.access_token_ttl,
     )];
     let refresh = if g.with_refresh && s.refresh_mode != RefreshMode::None {
-        let value = random_token(s.refresh_token_length).map_err(internal)?;
+        let value = match derived {
+            Some((_, r)) => r,
+            None => random_token(s.refresh_token_length).map_err(internal)?,
+        };
         records.push(record(
             token_hash(&value),
             TokenKind::Refresh,

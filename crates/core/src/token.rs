@@ -47,6 +47,12 @@ pub struct TokenSettings {
     /// RFC 6749 §4.4.3 says a refresh token SHOULD NOT be issued for client
     /// credentials; the seed allows it, so it is an explicit opt-in.
     pub client_credentials_refresh: bool,
+    /// Seconds after a rotation during which the rotated-out refresh token,
+    /// presented again, gets the same new pair instead of counting as reuse:
+    /// a client whose response was lost (timeout, crash, two tabs refreshing
+    /// at once) retries without having its whole grant revoked. 0 turns the
+    /// grace off (RFC 9700 §4.14.2 strict reuse detection).
+    pub refresh_reuse_grace_secs: u64,
 }
 
 impl Default for TokenSettings {
@@ -62,6 +68,7 @@ impl Default for TokenSettings {
             code_ttl: 600,
             code_length: 30,
             client_credentials_refresh: false,
+            refresh_reuse_grace_secs: 5,
         }
     }
 }
@@ -106,6 +113,9 @@ impl TokenSettings {
         ttl("access_token_ttl", self.access_token_ttl)?;
         ttl("refresh_token_ttl", self.refresh_token_ttl)?;
         ttl("code_ttl", self.code_ttl)?;
+        if self.refresh_reuse_grace_secs > 300 {
+            return Err("refresh_reuse_grace_secs must be at most 300".into());
+        }
         if self.token_type.is_empty()
             || self.token_type.len() > 64
             || !self
@@ -136,6 +146,7 @@ impl TokenSettings {
             client_credentials_refresh: o
                 .client_credentials_refresh
                 .unwrap_or(self.client_credentials_refresh),
+            refresh_reuse_grace_secs: self.refresh_reuse_grace_secs,
         }
     }
 }

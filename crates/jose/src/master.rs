@@ -24,6 +24,8 @@ const SEAL_VERSION: u8 = 1;
 pub struct MasterKey {
     sealing: LessSafeKey,
     secret_hmac: hmac::Key,
+    rotation: hmac::Key,
+    forms: hmac::Key,
 }
 
 impl fmt::Debug for MasterKey {
@@ -50,9 +52,16 @@ impl MasterKey {
         let hmac_okm = prk
             .expand(&[b"client-secret-hash"], hmac::HMAC_SHA256)
             .map_err(|_| JoseError::MasterKey("key derivation failed".into()))?;
+        let sub_key = |label: &[u8]| {
+            prk.expand(&[label], hmac::HMAC_SHA256)
+                .map(hmac::Key::from)
+                .map_err(|_| JoseError::MasterKey("key derivation failed".into()))
+        };
         Ok(Self {
             sealing,
             secret_hmac: hmac::Key::from(hmac_okm),
+            rotation: sub_key(b"refresh-rotation")?,
+            forms: sub_key(b"form-tokens")?,
         })
     }
 
@@ -176,6 +185,53 @@ impl MasterKey {
     }
 }
 
+impl MasterKey {
+    /// A token value derived from another one: `len` characters of
+    /// `A-Z a-z 0-9` from HMAC-SHA-256 in counter mode over `label` and
+    /// `seed`. Refresh rotation derives the new pair from the presented
+    /// refresh token this way, so a retry of the same refresh within the
+    /// grace period can be answered with the same pair without the server
+    /// keeping token values: only someone holding the old token gets it, and
+    /// without the master key it cannot be computed.
+    pub fn derive_token(&self, label: &str, seed: &str, len: usize) -> String {
+        let mut out = String::with_capacity(len);
+        let mut counter: u32 = 0;
+        while out.len() < len {
+            let mut ctx = hmac::Context::with_key(&self.rotation);
+            ctx.update(label.as_bytes());
+            ctx.update(&[0]);
+            ctx.update(seed.as_bytes());
+            ctx.update(&counter.to_be_bytes());
+            let tag = ctx.sign();
+            for &b in tag.as_ref() {
+                // Same unbiased mapping as `random_token`.
+                if b < 248 {
+                    out.push(crate::secrets::ALPHABET[(b % 62) as usize] as char);
+                    if out.len() == len {
+                        break;
+                    }
+                }
+            }
+            counter = counter.wrapping_add(1);
+        }
+        out
+    }
+
+    /// A MAC over `data` for tokens embedded in HTML forms (CSRF tokens),
+    /// base64url without padding.
+    pub fn form_tag(&self, data: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(hmac::sign(&self.forms, data).as_ref())
+    }
+
+    /// Constant-time check of a [`MasterKey::form_tag`].
+    pub fn verify_form_tag(&self, data: &[u8], tag: &str) -> bool {
+        match URL_SAFE_NO_PAD.decode(tag) {
+            Ok(t) => hmac::verify(&self.forms, data, &t).is_ok(),
+            Err(_) => false,
+        }
+    }
+}
+
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;
@@ -191,6 +247,35 @@ mod tests {
 
     fn key() -> MasterKey {
         MasterKey::from_bytes(&[9; 32]).unwrap()
+    }
+
+    #[test]
+    fn derived_tokens_are_stable_keyed_and_labelled() {
+        let k = key();
+        let a = k.derive_token("access", "seed", 54);
+        assert_eq!(a.len(), 54);
+        assert!(a.bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert_eq!(a, k.derive_token("access", "seed", 54));
+        assert_ne!(a, k.derive_token("refresh", "seed", 54));
+        assert_ne!(a, k.derive_token("access", "seed2", 54));
+        let other = MasterKey::from_bytes(&[8; 32]).unwrap();
+        assert_ne!(a, other.derive_token("access", "seed", 54));
+        // Longer than one HMAC block.
+        assert_eq!(k.derive_token("x", "y", 300).len(), 300);
+    }
+
+    #[test]
+    fn form_tags_verify_only_their_data() {
+        let k = key();
+        let t = k.form_tag(b"session-1");
+        assert!(k.verify_form_tag(b"session-1", &t));
+        assert!(!k.verify_form_tag(b"session-2", &t));
+        assert!(!k.verify_form_tag(b"session-1", "not base64!"));
+        assert!(
+            !MasterKey::from_bytes(&[8; 32])
+                .unwrap()
+                .verify_form_tag(b"session-1", &t)
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@ use tollgate_core::TokenHash;
 
 use crate::JoseError;
 
-const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+pub(crate) const ALPHABET: &[u8; 62] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 /// A random string of `len` characters from `A-Z a-z 0-9` (about 5.95 bits
 /// each), drawn without modulo bias. Used for access and refresh tokens
@@ -70,6 +71,13 @@ pub fn argon2_verify(secret: &str, phc: &str) -> bool {
         .is_ok()
 }
 
+/// RFC 7636 §4.2 S256: `BASE64URL(SHA256(ASCII(code_verifier)))`.
+pub fn pkce_s256(verifier: &str) -> String {
+    use base64::Engine;
+    let d = digest::digest(&digest::SHA256, verifier.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(d.as_ref())
+}
+
 /// Constant-time equality for secrets and their hashes.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
@@ -95,6 +103,14 @@ mod tests {
         assert_eq!(
             token_hash("abc").to_hex(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn pkce_s256_matches_rfc7636_appendix_b() {
+        assert_eq!(
+            pkce_s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }
 

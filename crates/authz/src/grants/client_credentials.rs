@@ -33,6 +33,7 @@ pub async fn grant(
         grant_id: new_grant_id(svc.clock.now_millis())?,
         with_refresh,
         metadata: Default::default(),
+        derive_from: None,
     };
     mint(svc, &g).await
 }
