@@ -41,7 +41,11 @@ pub struct Grant<'a> {
 /// The values refresh rotation issues for a presented refresh token: the
 /// same every time, so a retried refresh within the grace period can be
 /// answered with the pair the first attempt stored (`MasterKey::derive_token`).
-pub fn derived_values(svc: &Services, settings: &TokenSettings, presented: &str) -> (String, String) {
+pub fn derived_values(
+    svc: &Services,
+    settings: &TokenSettings,
+    presented: &str,
+) -> (String, String) {
     (
         svc.master
             .derive_token("access", presented, settings.access_token_length),

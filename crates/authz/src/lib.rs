@@ -34,7 +34,8 @@ pub use error::Error;
 pub use keys::KeyRing;
 pub use services::Services;
 pub use settings::{
-    AuthzSettings, CacheSettings, PurgeSettings, RateLimitSettings, RegistrationSettings,
+    AuthorizeSettings, AuthzSettings, CacheSettings, LoginSettings, PurgeSettings,
+    RateLimitSettings, RegistrationSettings, UiSettings,
 };
 
 use endpoints::{discovery, introspect, register, revoke, token, tokeninfo};

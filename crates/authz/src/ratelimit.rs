@@ -36,13 +36,76 @@ struct Bucket {
 
 type Failures = Arc<Mutex<FailureWindow>>;
 
+/// Failures counted per key (a client id, a username, an address) in a
+/// window opened by the first failure, in a bounded cache.
+pub struct FailureCounter<K> {
+    clock: Arc<dyn Clock>,
+    max: u32,
+    window_ms: i64,
+    cache: Cache<K, Failures>,
+}
+
+impl<K> FailureCounter<K>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+{
+    /// `max` failures within `window_secs` block the key for the rest of
+    /// the window; `max = 0` counts nothing and blocks nothing.
+    pub fn new(clock: Arc<dyn Clock>, max: u32, window_secs: u64, capacity: u64) -> Self {
+        let window_secs = window_secs.clamp(1, RateLimitSettings::MAX_WINDOW_SECS);
+        Self {
+            clock,
+            max,
+            window_ms: i64::try_from(window_secs * 1000).unwrap_or(i64::MAX),
+            // An entry idle for a whole window has a closed window (its last
+            // failure was at least a window ago), so idling out loses nothing.
+            cache: Cache::builder()
+                .max_capacity(capacity.max(1))
+                .time_to_idle(Duration::from_secs(window_secs))
+                .build(),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.max > 0
+    }
+
+    /// Seconds until the key may try again, if it is blocked now.
+    pub async fn blocked<Q>(&self, key: &Q) -> Option<u64>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        if self.max == 0 {
+            return None;
+        }
+        let w = self.cache.get(key).await?;
+        lock(&w).blocked(self.clock.now_millis(), self.max, self.window_ms)
+    }
+
+    /// Counts one failure of `key`.
+    pub async fn record<Q>(&self, key: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        if self.max == 0 {
+            return;
+        }
+        let w = self
+            .cache
+            .get_with_by_ref(key, async {
+                Arc::new(Mutex::new(FailureWindow::default()))
+            })
+            .await;
+        lock(&w).record(self.clock.now_millis(), self.window_ms);
+    }
+}
+
 pub struct Limits {
     clock: Arc<dyn Clock>,
-    per_client: u32,
-    per_address: u32,
-    window_ms: i64,
-    by_client: Cache<String, Failures>,
-    by_address: Cache<IpAddr, Failures>,
+    by_client: FailureCounter<String>,
+    by_address: FailureCounter<IpAddr>,
     buckets: Cache<String, Arc<Bucket>>,
 }
 
@@ -65,7 +128,7 @@ fn lock(w: &Failures) -> std::sync::MutexGuard<'_, FailureWindow> {
     w.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn too_many(description: &'static str, retry_after: u64) -> OAuthError {
+pub(crate) fn too_many(description: &'static str, retry_after: u64) -> OAuthError {
     OAuthError::TooManyRequests {
         description: description.into(),
         retry_after,
@@ -74,50 +137,36 @@ fn too_many(description: &'static str, retry_after: u64) -> OAuthError {
 
 impl Limits {
     pub fn new(settings: &RateLimitSettings, clock: Arc<dyn Clock>) -> Self {
-        let window_secs = settings
-            .failed_auth_window_secs
-            .clamp(1, RateLimitSettings::MAX_WINDOW_SECS);
-        let window = Duration::from_secs(window_secs);
-        let capacity = settings.tracked_keys.max(1);
-        // An entry idle for a whole window has a closed window (its last
-        // failure was at least a window ago), so idling out loses nothing.
-        fn failures<K>(capacity: u64, window: Duration) -> Cache<K, Failures>
-        where
-            K: std::hash::Hash + Eq + Send + Sync + 'static,
-        {
-            Cache::builder()
-                .max_capacity(capacity)
-                .time_to_idle(window)
-                .build()
-        }
+        let window = settings.failed_auth_window_secs;
+        let capacity = settings.tracked_keys;
         Self {
-            clock,
-            per_client: settings.failed_auth_per_client,
-            per_address: settings.failed_auth_per_address,
-            window_ms: i64::try_from(window_secs * 1000).unwrap_or(i64::MAX),
-            by_client: failures(capacity, window),
-            by_address: failures(capacity, window),
+            by_client: FailureCounter::new(
+                clock.clone(),
+                settings.failed_auth_per_client,
+                window,
+                capacity,
+            ),
+            by_address: FailureCounter::new(
+                clock.clone(),
+                settings.failed_auth_per_address,
+                window,
+                capacity,
+            ),
             // A bucket idle for a day is full again for any limit whose
             // burst is at most a day's worth of its rate, so dropping it
             // then changes nothing.
             buckets: Cache::builder()
-                .max_capacity(capacity)
+                .max_capacity(capacity.max(1))
                 .time_to_idle(Duration::from_secs(86_400))
                 .build(),
+            clock,
         }
-    }
-
-    fn blocked(&self, w: Option<Failures>, max: u32) -> Option<u64> {
-        lock(&w?).blocked(self.clock.now_millis(), max, self.window_ms)
     }
 
     /// Refuses every authentication from an address that failed too often.
     pub async fn check_address(&self, ip: Option<IpAddr>) -> Result<(), OAuthError> {
-        let Some(ip) = ip.filter(|_| self.per_address > 0) else {
-            return Ok(());
-        };
-        let w = self.by_address.get(&address_key(ip)).await;
-        match self.blocked(w, self.per_address) {
+        let Some(ip) = ip else { return Ok(()) };
+        match self.by_address.blocked(&address_key(ip)).await {
             None => Ok(()),
             Some(secs) => {
                 metrics::counter!(REJECTIONS, "limit" => "address_auth_failures").increment(1);
@@ -133,11 +182,7 @@ impl Limits {
     /// before its secret is looked at: otherwise a guess made while blocked
     /// would still be confirmed by the answer.
     pub async fn check_client(&self, client_id: &str) -> Result<(), OAuthError> {
-        if self.per_client == 0 {
-            return Ok(());
-        }
-        let w = self.by_client.get(client_id).await;
-        match self.blocked(w, self.per_client) {
+        match self.by_client.blocked(client_id).await {
             None => Ok(()),
             Some(secs) => {
                 metrics::counter!(REJECTIONS, "limit" => "client_auth_failures").increment(1);
@@ -156,18 +201,11 @@ impl Limits {
     /// because moka admits new entries by frequency (TinyLFU) and the
     /// attacked id is the frequent one.
     pub async fn failed(&self, client_id: Option<&str>, ip: Option<IpAddr>) {
-        let now = self.clock.now_millis();
-        let new = || Arc::new(Mutex::new(FailureWindow::default()));
-        if let Some(id) = client_id.filter(|_| self.per_client > 0) {
-            let w = self.by_client.get_with_by_ref(id, async { new() }).await;
-            lock(&w).record(now, self.window_ms);
+        if let Some(id) = client_id {
+            self.by_client.record(id).await;
         }
-        if let Some(ip) = ip.filter(|_| self.per_address > 0) {
-            let w = self
-                .by_address
-                .get_with(address_key(ip), async { new() })
-                .await;
-            lock(&w).record(now, self.window_ms);
+        if let Some(ip) = ip {
+            self.by_address.record(&address_key(ip)).await;
         }
     }
 

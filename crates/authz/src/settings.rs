@@ -1,6 +1,9 @@
 //! The authorization server's settings, deserialized straight from the
-//! `[tokens]`, `[registration]`, `[cache]`, `[rate_limit]` and `[purge]`
-//! sections of the config file.
+//! `[tokens]`, `[registration]`, `[cache]`, `[rate_limit]`, `[purge]`,
+//! `[authorize]`, `[login]` and `[ui]` sections of the config file.
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 use tollgate_core::{GrantType, TokenSettings};
 
@@ -12,6 +15,9 @@ pub struct AuthzSettings {
     pub registration: RegistrationSettings,
     pub cache: CacheSettings,
     pub rate_limit: RateLimitSettings,
+    pub authorize: AuthorizeSettings,
+    pub login: LoginSettings,
+    pub ui: UiSettings,
 }
 
 impl AuthzSettings {
@@ -22,6 +28,9 @@ impl AuthzSettings {
             registration: RegistrationSettings::default(),
             cache: CacheSettings::default(),
             rate_limit: RateLimitSettings::default(),
+            authorize: AuthorizeSettings::default(),
+            login: LoginSettings::default(),
+            ui: UiSettings::default(),
         }
     }
 
@@ -185,4 +194,106 @@ impl PurgeSettings {
         }
         Ok(())
     }
+}
+
+/// The authorization endpoint (`/oauth2/authorize`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthorizeSettings {
+    /// Accept `code_challenge_method=plain` (RFC 9700 §2.1.1: use S256).
+    pub allow_plain_pkce: bool,
+    /// Require PKCE from confidential clients too (always required from
+    /// public clients).
+    pub require_pkce: bool,
+    /// Name/value pairs stored with every authorization code and carried to
+    /// its tokens (the seed's "Additional parameters to store for this
+    /// Authorization Code"); the user's attributes are added on top.
+    pub code_params: BTreeMap<String, String>,
+}
+
+/// Resource-owner login: the session cookie (the seed's "Authorization
+/// Session Cookie" settings) and the lockout after failed passwords.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginSettings {
+    pub cookie_name: String,
+    pub cookie_domain: Option<String>,
+    pub cookie_path: String,
+    /// Session lifetime ("Expires in").
+    pub session_lifetime_secs: u64,
+    /// The `Secure` flag; by default on whenever the issuer is https.
+    pub cookie_secure: Option<bool>,
+    pub cookie_http_only: bool,
+    /// Failed passwords for one username within `lockout_window_secs` after
+    /// which that account refuses every login, right password or not, until
+    /// the window closes. 0 turns it off.
+    pub max_failures_per_user: u32,
+    /// The same per source address (an IPv6 /64 counts as one). 0 turns it off.
+    pub max_failures_per_address: u32,
+    pub lockout_window_secs: u64,
+}
+
+impl Default for LoginSettings {
+    fn default() -> Self {
+        Self {
+            cookie_name: "tollgate_session".into(),
+            cookie_domain: None,
+            cookie_path: "/".into(),
+            session_lifetime_secs: 8 * 3600,
+            cookie_secure: None,
+            cookie_http_only: true,
+            max_failures_per_user: 5,
+            max_failures_per_address: 50,
+            lockout_window_secs: 300,
+        }
+    }
+}
+
+impl LoginSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        let token = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        };
+        if !token(&self.cookie_name) {
+            return Err("cookie_name must be letters, digits, '_', '-' or '.'".into());
+        }
+        if self.cookie_domain.as_deref().is_some_and(|d| !token(d)) {
+            return Err("cookie_domain must be a host name".into());
+        }
+        if !self.cookie_path.starts_with('/')
+            || self
+                .cookie_path
+                .bytes()
+                .any(|b| b == b';' || b.is_ascii_control() || b == b' ')
+        {
+            return Err("cookie_path must start with '/' and contain no ';' or spaces".into());
+        }
+        if !(60..=30 * 86_400).contains(&self.session_lifetime_secs) {
+            return Err("session_lifetime_secs must be between 60 and 2592000".into());
+        }
+        if !(1..=RateLimitSettings::MAX_WINDOW_SECS).contains(&self.lockout_window_secs) {
+            return Err(format!(
+                "lockout_window_secs must be 1-{}",
+                RateLimitSettings::MAX_WINDOW_SECS
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The login, consent and error pages.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiSettings {
+    /// A folder whose `login.html`, `consent.html`, `error.html` and
+    /// `consents.html` replace the built-in templates (any file missing there
+    /// keeps the built-in one). Read at start.
+    pub templates_dir: Option<PathBuf>,
+    /// What the consent page shows for each scope; a scope without an
+    /// entry is shown by its name.
+    pub scope_descriptions: BTreeMap<String, String>,
+    /// The product name shown in page titles.
+    pub title: Option<String>,
 }

@@ -9,7 +9,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use tollgate_authz::{
-    AuthzSettings, CacheSettings, PurgeSettings, RateLimitSettings, RegistrationSettings,
+    AuthorizeSettings, AuthzSettings, CacheSettings, LoginSettings, PurgeSettings,
+    RateLimitSettings, RegistrationSettings, UiSettings,
 };
 use tollgate_core::TokenSettings;
 use tollgate_store::{SqliteSync, StoreOptions};
@@ -27,6 +28,12 @@ pub struct Config {
     pub rate_limit: RateLimitSettings,
     /// The background purge of expired tokens, codes and old audit events.
     pub purge: PurgeSettings,
+    /// The authorization endpoint: PKCE policy, parameters stored with codes.
+    pub authorize: AuthorizeSettings,
+    /// Resource-owner login: session cookie and lockout.
+    pub login: LoginSettings,
+    /// Login and consent pages: templates, scope descriptions.
+    pub ui: UiSettings,
     pub log: LogConfig,
     pub admin: AdminConfig,
 }
@@ -161,6 +168,9 @@ impl Config {
         cfg.purge
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: purge.{e}"))?;
+        cfg.login
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: login.{e}"))?;
         Ok(cfg)
     }
 
@@ -230,6 +240,9 @@ impl Config {
         s.registration = self.registration.clone();
         s.cache = self.cache.clone();
         s.rate_limit = self.rate_limit.clone();
+        s.authorize = self.authorize.clone();
+        s.login = self.login.clone();
+        s.ui = self.ui.clone();
         s
     }
 }
