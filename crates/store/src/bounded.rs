@@ -19,12 +19,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tollgate_core::{Client, TokenHash, TokenRecord};
+use tollgate_core::{Client, TokenHash, TokenRecord, User};
 
 use crate::{
-    AuditEvent, AuditQuery, AuditRecord, AuditStore, ClientStore, CodeRecord, CodeStore, KeyStore,
-    RegistrationTokenRecord, RegistrationTokenStore, Result, SigningKeyRecord, Store, StoreError,
-    TokenStore,
+    AuditEvent, AuditQuery, AuditRecord, AuditStore, ClientStore, CodeRecord, CodeStore,
+    ConsentRecord, ConsentStore, GrantStore, KeyStore, RegistrationTokenRecord,
+    RegistrationTokenStore, Result, SessionRecord, SessionStore, SigningKeyRecord, Store,
+    StoreError, TokenStore, UserGrantRecord, UserStore,
 };
 
 pub(crate) struct Bounded<S> {
@@ -161,6 +162,89 @@ impl<S: Store + 'static> AuditStore for Bounded<S> {
     }
     async fn purge_audit(&self, before: i64, limit: u32) -> Result<u64> {
         self.run(self.inner.purge_audit(before, limit)).await
+    }
+}
+
+#[async_trait]
+impl<S: Store + 'static> UserStore for Bounded<S> {
+    async fn create_user(&self, user: &User) -> Result<()> {
+        self.run(self.inner.create_user(user)).await
+    }
+    async fn get_user(&self, id: &str) -> Result<Option<User>> {
+        self.run(self.inner.get_user(id)).await
+    }
+    async fn find_user_by_name(&self, username: &str) -> Result<Option<User>> {
+        self.run(self.inner.find_user_by_name(username)).await
+    }
+    async fn update_user(&self, user: &User) -> Result<()> {
+        self.run(self.inner.update_user(user)).await
+    }
+    async fn delete_user(&self, id: &str, now: i64) -> Result<bool> {
+        self.run(self.inner.delete_user(id, now)).await
+    }
+    async fn list_users(&self, after: Option<&str>, limit: u32) -> Result<Vec<User>> {
+        self.run(self.inner.list_users(after, limit)).await
+    }
+}
+
+#[async_trait]
+impl<S: Store + 'static> SessionStore for Bounded<S> {
+    async fn insert_session(&self, session: &SessionRecord) -> Result<()> {
+        self.run(self.inner.insert_session(session)).await
+    }
+    async fn find_session(&self, hash: &TokenHash, now: i64) -> Result<Option<SessionRecord>> {
+        self.run(self.inner.find_session(hash, now)).await
+    }
+    async fn delete_session(&self, hash: &TokenHash) -> Result<bool> {
+        self.run(self.inner.delete_session(hash)).await
+    }
+    async fn delete_user_sessions(&self, subject: &str) -> Result<u64> {
+        self.run(self.inner.delete_user_sessions(subject)).await
+    }
+    async fn purge_sessions(&self, before: i64, limit: u32) -> Result<u64> {
+        self.run(self.inner.purge_sessions(before, limit)).await
+    }
+}
+
+#[async_trait]
+impl<S: Store + 'static> ConsentStore for Bounded<S> {
+    async fn save_consent(&self, consent: &ConsentRecord) -> Result<()> {
+        self.run(self.inner.save_consent(consent)).await
+    }
+    async fn get_consent(&self, subject: &str, client_id: &str) -> Result<Option<ConsentRecord>> {
+        self.run(self.inner.get_consent(subject, client_id)).await
+    }
+    async fn list_consents(&self, subject: &str) -> Result<Vec<ConsentRecord>> {
+        self.run(self.inner.list_consents(subject)).await
+    }
+    async fn revoke_consent(&self, subject: &str, client_id: &str, now: i64) -> Result<bool> {
+        self.run(self.inner.revoke_consent(subject, client_id, now))
+            .await
+    }
+}
+
+#[async_trait]
+impl<S: Store + 'static> GrantStore for Bounded<S> {
+    async fn record_grant(&self, grant: &UserGrantRecord) -> Result<()> {
+        self.run(self.inner.record_grant(grant)).await
+    }
+    async fn list_user_grants(&self, subject: &str) -> Result<Vec<UserGrantRecord>> {
+        self.run(self.inner.list_user_grants(subject)).await
+    }
+    async fn list_user_tokens(&self, subject: &str) -> Result<Vec<TokenRecord>> {
+        self.run(self.inner.list_user_tokens(subject)).await
+    }
+    async fn revoke_user_tokens(
+        &self,
+        subject: &str,
+        client_id: Option<&str>,
+        now: i64,
+    ) -> Result<u64> {
+        self.run(self.inner.revoke_user_tokens(subject, client_id, now))
+            .await
+    }
+    async fn purge_grants(&self, before: i64, limit: u32) -> Result<u64> {
+        self.run(self.inner.purge_grants(before, limit)).await
     }
 }
 

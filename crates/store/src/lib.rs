@@ -42,8 +42,9 @@ pub trait ClientStore: Send + Sync {
     async fn get_client(&self, id: &str) -> Result<Option<Client>>;
     /// Replaces the stored client; `NotFound` when it does not exist.
     async fn update_client(&self, client: &Client) -> Result<()>;
-    /// Deletes the client with its tokens and codes in one transaction.
-    /// Returns false when there was no such client.
+    /// Deletes the client with its tokens, codes, users' consents to it and
+    /// grant records in one transaction. Returns false when there was no
+    /// such client.
     async fn delete_client(&self, id: &str) -> Result<bool>;
     /// Clients ordered by id, starting after `after` (keyset paging). A
     /// `limit` of 0 means the default page (100); pages are capped at 1000.
@@ -182,7 +183,8 @@ pub trait ConsentStore: Send + Sync {
     async fn list_consents(&self, subject: &str) -> Result<Vec<ConsentRecord>>;
     /// Withdraws a consent: deletes it and revokes every token of the user's
     /// grants to that client, in one transaction (a withdrawn consent leaves
-    /// no token working). Returns false when there was no consent and no grant.
+    /// no token working, and no pending code to mint one: those are deleted).
+    /// Returns false when there was no consent and no grant.
     async fn revoke_consent(&self, subject: &str, client_id: &str, now: i64) -> Result<bool>;
 }
 
@@ -195,7 +197,9 @@ pub trait GrantStore: Send + Sync {
     /// The tokens of a user's grants (active or not, not yet purged), newest first.
     async fn list_user_tokens(&self, subject: &str) -> Result<Vec<TokenRecord>>;
     /// Revokes every token of the user's grants (to one client when
-    /// `client_id` is given). Returns how many tokens were revoked.
+    /// `client_id` is given), and deletes their pending codes in the same
+    /// transaction so none can mint a new token afterwards. Returns how many
+    /// tokens were revoked.
     async fn revoke_user_tokens(
         &self,
         subject: &str,
@@ -210,7 +214,16 @@ pub trait GrantStore: Send + Sync {
 /// The whole store, as the server holds it (`Arc<dyn Store>`).
 #[async_trait]
 pub trait Store:
-    ClientStore + TokenStore + CodeStore + KeyStore + RegistrationTokenStore + AuditStore
+    ClientStore
+    + TokenStore
+    + CodeStore
+    + KeyStore
+    + RegistrationTokenStore
+    + AuditStore
+    + UserStore
+    + SessionStore
+    + ConsentStore
+    + GrantStore
 {
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 
 use sqlx::types::Json;
 use sqlx::{ColumnIndex, Database, Decode, Row, Type};
-use tollgate_core::{Client, ScopeSet, TokenHash, TokenKind, TokenRecord};
+use tollgate_core::{Client, ScopeSet, TokenHash, TokenKind, TokenRecord, User};
 
 use crate::{
-    AuditEvent, AuditRecord, CodeRecord, KeyStatus, RegistrationTokenRecord, Result,
-    SigningKeyRecord, StoreError,
+    AuditEvent, AuditRecord, CodeRecord, ConsentRecord, KeyStatus, RegistrationTokenRecord, Result,
+    SessionRecord, SigningKeyRecord, StoreError, UserGrantRecord,
 };
 
 /// The column types every decoder needs; spelled once so each decoder's bound
@@ -80,6 +80,41 @@ fn count<'r, R: Columns<'r>>(r: &'r R, col: &'static str) -> Result<u32> {
 
 pub(crate) fn client<'r, R: Columns<'r>>(r: &'r R) -> Result<Client> {
     r.json("doc")
+}
+
+pub(crate) fn user<'r, R: Columns<'r>>(r: &'r R) -> Result<User> {
+    r.json("doc")
+}
+
+pub(crate) fn session<'r, R: Columns<'r>>(r: &'r R) -> Result<SessionRecord> {
+    Ok(SessionRecord {
+        hash: hash(r, "hash")?,
+        subject: r.text("subject")?,
+        auth_time: r.int("auth_time")?,
+        created_at: r.int("created_at")?,
+        expires_at: r.int("expires_at")?,
+    })
+}
+
+pub(crate) fn consent<'r, R: Columns<'r>>(r: &'r R) -> Result<ConsentRecord> {
+    Ok(ConsentRecord {
+        subject: r.text("subject")?,
+        client_id: r.text("client_id")?,
+        scope: scope(r)?,
+        granted_at: r.int("granted_at")?,
+        updated_at: r.int("updated_at")?,
+    })
+}
+
+pub(crate) fn user_grant<'r, R: Columns<'r>>(r: &'r R) -> Result<UserGrantRecord> {
+    Ok(UserGrantRecord {
+        grant_id: r.text("grant_id")?,
+        subject: r.text("subject")?,
+        client_id: r.text("client_id")?,
+        grant_type: r.text("grant_type")?,
+        scope: scope(r)?,
+        created_at: r.int("created_at")?,
+    })
 }
 
 pub(crate) fn token<'r, R: Columns<'r>>(r: &'r R) -> Result<TokenRecord> {

@@ -48,13 +48,24 @@ pub struct PurgeSql {
     pub old_audit: &'static str,
     /// Registration (initial access) tokens whose `expires_at < $1`.
     pub expired_registration_tokens: &'static str,
+    /// Login sessions whose `expires_at < $1`.
+    pub expired_sessions: &'static str,
+    /// User grant records created before `$1` that have no token and no code
+    /// left. The grant is what ties a token to its user (for "revoke this
+    /// user's tokens" and the user's overview), so it must outlive them:
+    /// grants whose tokens are still stored are skipped, and the purge of
+    /// tokens and codes eventually frees them. Each batch re-reads the old
+    /// grants that still have a live refresh token; there are few of those
+    /// compared to tokens (one per grant, not one per refresh).
+    pub old_grants: &'static str,
 }
 
 /// Expands to a [`PurgeSql`] whose outer `DELETE` takes the keys of the
 /// inner, indexed, `LIMIT`ed select between `$open` and `$close` (SQLite
-/// `IN (...)`, PostgreSQL `= ANY(ARRAY(...))`).
+/// `IN (...)`, PostgreSQL `= ANY(ARRAY(...))`). `$fence` ends each
+/// `NOT EXISTS` subquery of [`PurgeSql::old_grants`] (see [`PURGE_POSTGRES`]).
 macro_rules! purge_sql {
-    ($open:literal, $close:literal, $token_key:literal) => {
+    ($open:literal, $close:literal, $token_key:literal, $fence:literal) => {
         PurgeSql {
             expired_tokens: concat!(
                 "DELETE FROM tokens WHERE ",
@@ -96,6 +107,23 @@ macro_rules! purge_sql {
                  ORDER BY expires_at LIMIT $2",
                 $close
             ),
+            expired_sessions: concat!(
+                "DELETE FROM sessions WHERE hash ",
+                $open,
+                "SELECT hash FROM sessions WHERE expires_at < $1 ORDER BY expires_at LIMIT $2",
+                $close
+            ),
+            old_grants: concat!(
+                "DELETE FROM user_grants WHERE grant_id ",
+                $open,
+                "SELECT grant_id FROM user_grants g WHERE created_at < $1 \
+                 AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id = g.grant_id",
+                $fence,
+                ") AND NOT EXISTS (SELECT 1 FROM codes c WHERE c.grant_id = g.grant_id",
+                $fence,
+                ") ORDER BY created_at LIMIT $2",
+                $close
+            ),
         }
     };
 }
@@ -104,7 +132,11 @@ macro_rules! purge_sql {
 /// each row by its rowid (tokens are a rowid table in insertion order, see
 /// migration 0003; the rowid is in every index, so the subquery reads only
 /// the expiry index).
-pub const PURGE_SQLITE: PurgeSql = purge_sql!("IN (", ")", "id");
+///
+/// Its `NOT EXISTS` checks are already correlated subqueries, one probe of
+/// the `grant_id` indexes per candidate grant, so they need no fence (and
+/// SQLite has no `OFFSET` without `LIMIT`).
+pub const PURGE_SQLITE: PurgeSql = purge_sql!("IN (", ")", "id", "");
 
 /// PostgreSQL would plan `IN (subquery)` as a semi-join, and with a generic
 /// plan (unknown `$1`, `$2`, as sqlx's prepared statements get after five
@@ -113,7 +145,14 @@ pub const PURGE_SQLITE: PurgeSql = purge_sql!("IN (", ")", "id");
 /// keys one array parameter, which is always looked up through the primary
 /// key. The `ORDER BY` in the inner select also keeps its plan on the index:
 /// a sequential scan would have to sort every matching row first.
-pub const PURGE_POSTGRES: PurgeSql = purge_sql!("= ANY(ARRAY(", "))", "hash");
+///
+/// PostgreSQL also turns `NOT EXISTS` into an anti-join, and when a few
+/// hundred old grants are candidates it prefers hashing the whole `tokens`
+/// table to probing its index once per grant: a full read of the largest
+/// table on every purge batch. `OFFSET 0` in the subquery is the planner's
+/// documented optimization fence (it never pulls such a sublink up into a
+/// join), so each check stays a per-grant probe of the `grant_id` index.
+pub const PURGE_POSTGRES: PurgeSql = purge_sql!("= ANY(ARRAY(", "))", "hash", " OFFSET 0");
 
 pub const INSERT_CODE: &str = "INSERT INTO codes (hash, client_id, subject, \
      redirect_uri, scope, code_challenge, code_challenge_method, issued_at, expires_at, \
@@ -134,6 +173,8 @@ pub const UPDATE_CLIENT: &str =
 pub const DELETE_CLIENT: &str = "DELETE FROM clients WHERE id = $1";
 pub const DELETE_CLIENT_TOKENS: &str = "DELETE FROM tokens WHERE client_id = $1";
 pub const DELETE_CLIENT_CODES: &str = "DELETE FROM codes WHERE client_id = $1";
+pub const DELETE_CLIENT_CONSENTS: &str = "DELETE FROM consents WHERE client_id = $1";
+pub const DELETE_CLIENT_GRANTS: &str = "DELETE FROM user_grants WHERE client_id = $1";
 pub const LIST_CLIENTS: &str = "SELECT doc FROM clients ORDER BY id LIMIT $1";
 pub const LIST_CLIENTS_AFTER: &str = "SELECT doc FROM clients WHERE id > $1 ORDER BY id LIMIT $2";
 
@@ -165,3 +206,68 @@ pub const INSERT_AUDIT: &str =
     "INSERT INTO audit_log (at, event, client_id, outcome, remote_addr, detail) ";
 pub const SELECT_AUDIT: &str =
     "SELECT id, at, event, client_id, outcome, remote_addr, detail FROM audit_log WHERE TRUE";
+
+pub const INSERT_USER: &str = "INSERT INTO users (id, username, doc, enabled, created_at, \
+     updated_at) VALUES ($1, $2, $3, $4, $5, $6)";
+pub const GET_USER: &str = "SELECT doc FROM users WHERE id = $1";
+pub const FIND_USER_BY_NAME: &str = "SELECT doc FROM users WHERE username = $1";
+pub const UPDATE_USER: &str = "UPDATE users SET username = $2, doc = $3, enabled = $4, \
+     updated_at = $5 WHERE id = $1";
+pub const DELETE_USER: &str = "DELETE FROM users WHERE id = $1";
+pub const LIST_USERS: &str = "SELECT doc FROM users ORDER BY username LIMIT $1";
+pub const LIST_USERS_AFTER: &str =
+    "SELECT doc FROM users WHERE username > $1 ORDER BY username LIMIT $2";
+
+pub const INSERT_SESSION: &str = "INSERT INTO sessions (hash, subject, auth_time, \
+     created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
+/// Expiry is checked in the statement, so an expired session that the purge
+/// has not reached yet can never log anyone in.
+pub const FIND_SESSION: &str = "SELECT hash, subject, auth_time, created_at, expires_at \
+     FROM sessions WHERE hash = $1 AND expires_at > $2";
+pub const DELETE_SESSION: &str = "DELETE FROM sessions WHERE hash = $1";
+pub const DELETE_USER_SESSIONS: &str = "DELETE FROM sessions WHERE subject = $1";
+
+/// Replaces every column, `granted_at` included: the caller decides what the
+/// record says (it merges scopes and keeps the first grant time itself).
+pub const SAVE_CONSENT: &str = "INSERT INTO consents (subject, client_id, scope, \
+     granted_at, updated_at) VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT (subject, client_id) DO UPDATE SET scope = excluded.scope, \
+     granted_at = excluded.granted_at, updated_at = excluded.updated_at";
+pub const GET_CONSENT: &str = "SELECT subject, client_id, scope, granted_at, updated_at \
+     FROM consents WHERE subject = $1 AND client_id = $2";
+pub const LIST_CONSENTS: &str = "SELECT subject, client_id, scope, granted_at, updated_at \
+     FROM consents WHERE subject = $1 ORDER BY client_id";
+pub const DELETE_CONSENT: &str = "DELETE FROM consents WHERE subject = $1 AND client_id = $2";
+pub const DELETE_USER_CONSENTS: &str = "DELETE FROM consents WHERE subject = $1";
+
+pub const INSERT_GRANT: &str = "INSERT INTO user_grants (grant_id, subject, client_id, \
+     grant_type, scope, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+pub const LIST_USER_GRANTS: &str = "SELECT grant_id, subject, client_id, grant_type, scope, \
+     created_at FROM user_grants WHERE subject = $1 ORDER BY created_at DESC, grant_id DESC";
+pub const USER_CLIENT_HAS_GRANT: &str =
+    "SELECT 1 FROM user_grants WHERE subject = $1 AND client_id = $2 LIMIT 1";
+pub const DELETE_USER_GRANTS: &str = "DELETE FROM user_grants WHERE subject = $1";
+/// Tokens reach their user only through the grant record (a token's own
+/// `subject` is the client for client credentials, and tokens carry no user
+/// column to index).
+pub const LIST_USER_TOKENS: &str = "SELECT t.hash, t.kind, t.client_id, t.subject, t.scope, \
+     t.audience, t.token_type, t.issued_at, t.expires_at, t.grant_id, t.revoked_at, t.metadata \
+     FROM user_grants g JOIN tokens t ON t.grant_id = g.grant_id \
+     WHERE g.subject = $1 ORDER BY t.issued_at DESC, t.hash";
+/// Revocation of a user's tokens, all of them (`$2` = now) or those to one
+/// client (`$2` = client id, `$3` = now). They run before the grant records
+/// they go through are deleted, in the same transaction.
+pub const REVOKE_USER_TOKENS: &str = "UPDATE tokens SET revoked_at = $2 \
+     WHERE revoked_at IS NULL AND grant_id IN \
+     (SELECT grant_id FROM user_grants WHERE subject = $1)";
+pub const REVOKE_USER_CLIENT_TOKENS: &str = "UPDATE tokens SET revoked_at = $3 \
+     WHERE revoked_at IS NULL AND grant_id IN \
+     (SELECT grant_id FROM user_grants WHERE subject = $1 AND client_id = $2)";
+/// Codes are tokens in waiting: one issued a moment before a revocation would
+/// otherwise mint a fresh, working token after it. Deleting them makes a
+/// later redemption an unknown code (`invalid_grant`, RFC 6749 §5.2); the
+/// replay check they carry is moot once every token of the grant is revoked.
+pub const DELETE_USER_CODES: &str = "DELETE FROM codes WHERE grant_id IN \
+     (SELECT grant_id FROM user_grants WHERE subject = $1)";
+pub const DELETE_USER_CLIENT_CODES: &str = "DELETE FROM codes WHERE grant_id IN \
+     (SELECT grant_id FROM user_grants WHERE subject = $1 AND client_id = $2)";

@@ -5,7 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod grants;
 mod plans;
+mod users;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -15,6 +17,10 @@ use tollgate_core::{ScopeSet, TokenKind};
 use tollgate_store::{
     AuditQuery, KeyStatus, RegistrationTokenRecord, SigningKeyRecord, Store, StoreError,
 };
+// The user, session, consent and grant contract lives in its own modules;
+// the `contract!` list below instantiates it per backend like the rest.
+use grants::*;
+use users::*;
 
 type S = Arc<dyn Store>;
 
@@ -65,6 +71,16 @@ contract!(
     purge_registration_tokens_removes_only_expired,
     concurrent_inserts_are_all_committed,
     bad_insert_does_not_fail_its_batch,
+    user_crud_and_conflicts,
+    user_list_pages_by_username,
+    delete_user_revokes_tokens_and_removes_the_rest,
+    sessions_expire_and_purge,
+    consent_save_is_an_upsert,
+    revoke_consent_reaches_only_that_client_and_user,
+    user_grants_and_tokens_list_newest_first,
+    revoke_user_tokens_with_and_without_client,
+    purge_grants_keeps_grants_with_tokens_or_codes,
+    delete_client_takes_its_consents_and_grants,
 );
 
 async fn backend_answers_ping(s: S) {

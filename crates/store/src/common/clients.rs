@@ -63,9 +63,14 @@ macro_rules! impl_client_store {
                         tx.rollback().await?;
                         return Ok(false);
                     }
+                    // Consents and grant records name the client too: left
+                    // behind, a client re-created under the same id would
+                    // inherit them (no consent page, old grants listed).
                     for stmt in [
                         $crate::sql::DELETE_CLIENT_TOKENS,
                         $crate::sql::DELETE_CLIENT_CODES,
+                        $crate::sql::DELETE_CLIENT_CONSENTS,
+                        $crate::sql::DELETE_CLIENT_GRANTS,
                     ] {
                         ::sqlx::query(stmt).bind(id).execute(&mut *tx).await?;
                     }

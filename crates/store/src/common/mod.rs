@@ -31,5 +31,8 @@ pub(crate) use purge_batch;
 pub(crate) mod audit;
 pub(crate) mod clients;
 pub(crate) mod codes;
+pub(crate) mod consents;
 pub(crate) mod keys;
+pub(crate) mod sessions;
 pub(crate) mod tokens;
+pub(crate) mod users;

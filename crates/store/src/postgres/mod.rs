@@ -19,7 +19,7 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection, Postgres, SqlSafeStr, Transa
 use tollgate_core::TokenRecord;
 
 use crate::batch::{BatchSink, Writer};
-use crate::common::{audit, clients, codes, keys, tokens};
+use crate::common::{audit, clients, codes, consents, keys, sessions, tokens, users};
 use crate::options::check_schema;
 use crate::{AuditEvent, Result, Store, StoreError, StoreOptions};
 
@@ -47,6 +47,13 @@ fn migrator() -> Migrator {
             Cow::Borrowed("purge indexes"),
             MigrationType::Simple,
             include_str!("../../migrations/postgres/0002_purge_indexes.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            3,
+            Cow::Borrowed("users, sessions, consents, grants"),
+            MigrationType::Simple,
+            include_str!("../../migrations/postgres/0003_users.sql").into_sql_str(),
             false,
         ),
     ])
@@ -156,3 +163,6 @@ audit::impl_audit_store!(
     read = pool,
     write = pool,
 );
+users::impl_user_store!(PgStore, read = pool, write = pool);
+sessions::impl_session_store!(PgStore, read = pool, write = pool);
+consents::impl_consent_stores!(PgStore, read = pool, write = pool);

@@ -21,7 +21,7 @@ use sqlx::{SqlSafeStr, Sqlite, SqliteConnection, Transaction};
 use tollgate_core::TokenRecord;
 
 use crate::batch::{BatchSink, Writer};
-use crate::common::{audit, clients, codes, keys, tokens};
+use crate::common::{audit, clients, codes, consents, keys, sessions, tokens, users};
 use crate::{AuditEvent, Result, SqliteSync, Store, StoreError, StoreOptions};
 
 pub(crate) struct SqliteStore {
@@ -93,6 +93,13 @@ fn migrator() -> Migrator {
             Cow::Borrowed("tokens in insertion order"),
             MigrationType::Simple,
             include_str!("../../migrations/sqlite/0003_tokens_rowid.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            4,
+            Cow::Borrowed("users, sessions, consents, grants"),
+            MigrationType::Simple,
+            include_str!("../../migrations/sqlite/0004_users.sql").into_sql_str(),
             false,
         ),
     ])
@@ -232,3 +239,6 @@ audit::impl_audit_store!(
     read = read,
     write = write,
 );
+users::impl_user_store!(SqliteStore, read = read, write = write);
+sessions::impl_session_store!(SqliteStore, read = read, write = write);
+consents::impl_consent_stores!(SqliteStore, read = read, write = write);

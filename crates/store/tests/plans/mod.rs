@@ -22,10 +22,10 @@ use tollgate_store::{StoreOptions, open};
 
 use crate::common::{pg_url, unique};
 
-/// (statement, index its plan must name). `PRIMARY KEY` stands for the
-/// table's key index, named differently per backend; `TOKEN HASH` for the
-/// token-by-hash index (SQLite: the unique index of the rowid table;
-/// PostgreSQL: the primary key).
+/// (statement, indexes its plan must name, joined by ` + ` when the statement
+/// reads several tables). `PRIMARY KEY` stands for the table's key index,
+/// named differently per backend; `TOKEN HASH` for the token-by-hash index
+/// (SQLite: the unique index of the rowid table; PostgreSQL: the primary key).
 fn statements(purge: &sql::PurgeSql) -> Vec<(String, &'static str)> {
     let audit = |filter: &str| format!("{}{filter} ORDER BY id DESC LIMIT $2", sql::SELECT_AUDIT);
     vec![
@@ -55,6 +55,48 @@ fn statements(purge: &sql::PurgeSql) -> Vec<(String, &'static str)> {
         (purge.old_audit.into(), "audit_log_at"),
         (audit(" AND client_id = $1"), "audit_log_client_id"),
         (audit(" AND event = $1"), "audit_log_event"),
+        (sql::DELETE_CLIENT_CONSENTS.into(), "consents_client_id"),
+        (sql::DELETE_CLIENT_GRANTS.into(), "user_grants_client_id"),
+        (sql::GET_USER.into(), "PRIMARY KEY"),
+        (sql::FIND_USER_BY_NAME.into(), "users_username"),
+        (sql::UPDATE_USER.into(), "PRIMARY KEY"),
+        (sql::DELETE_USER.into(), "PRIMARY KEY"),
+        (sql::LIST_USERS_AFTER.into(), "users_username"),
+        (sql::FIND_SESSION.into(), "PRIMARY KEY"),
+        (sql::DELETE_SESSION.into(), "PRIMARY KEY"),
+        (sql::DELETE_USER_SESSIONS.into(), "sessions_subject"),
+        (purge.expired_sessions.into(), "sessions_expires_at"),
+        (sql::GET_CONSENT.into(), "PRIMARY KEY"),
+        (sql::LIST_CONSENTS.into(), "PRIMARY KEY"),
+        (sql::DELETE_CONSENT.into(), "PRIMARY KEY"),
+        (sql::DELETE_USER_CONSENTS.into(), "PRIMARY KEY"),
+        (sql::LIST_USER_GRANTS.into(), "user_grants_subject"),
+        (sql::USER_CLIENT_HAS_GRANT.into(), "user_grants_subject"),
+        (sql::DELETE_USER_GRANTS.into(), "user_grants_subject"),
+        (
+            sql::LIST_USER_TOKENS.into(),
+            "user_grants_subject + tokens_grant_id",
+        ),
+        (
+            sql::REVOKE_USER_TOKENS.into(),
+            "user_grants_subject + tokens_grant_id",
+        ),
+        (
+            sql::REVOKE_USER_CLIENT_TOKENS.into(),
+            "user_grants_subject + tokens_grant_id",
+        ),
+        (
+            sql::DELETE_USER_CODES.into(),
+            "user_grants_subject + codes_grant_id",
+        ),
+        (
+            sql::DELETE_USER_CLIENT_CODES.into(),
+            "user_grants_subject + codes_grant_id",
+        ),
+        (
+            purge.old_grants.into(),
+            "user_grants_created_at + tokens_grant_id + codes_grant_id",
+        ),
     ]
 }
 
@@ -91,14 +133,16 @@ async fn sqlite_statements_use_indexes() {
             .map(|r| r.get::<String, _>("detail"))
             .collect();
         let text = plan.join(" / ");
-        let expected = match index {
+        let expected = |index| match index {
             "PRIMARY KEY" => "PRIMARY KEY",
             "TOKEN HASH" => "tokens_hash",
             // The UNIQUE column's automatic index.
             "hash" => "sqlite_autoindex_registration_tokens_2",
             named => named,
         };
-        if plan.iter().any(|l| l.starts_with("SCAN ")) || !text.contains(expected) {
+        if plan.iter().any(|l| l.starts_with("SCAN "))
+            || !index.split(" + ").all(|i| text.contains(expected(i)))
+        {
             failures.push(format!("{stmt}\n    plan: {text}"));
         }
     }
@@ -114,7 +158,9 @@ async fn sqlite_statements_use_indexes() {
 
 /// Production-shaped data: 50,000 tokens of 50 clients, 1% expired, 1%
 /// revoked access tokens, 1% revoked refresh tokens; 20,000 codes, 50,000
-/// audit events, 5,000 clients, 2,000 registration tokens.
+/// audit events, 5,000 clients, 2,000 registration tokens; 5,000 users with
+/// 20,000 sessions (1% expired), 4 consents each and 60,000 grants (1% old,
+/// the tokens' and codes' grants among them).
 const PG_SEED: &[&str] = &[
     "INSERT INTO tokens SELECT sha256(int8send(i)), \
        CASE WHEN i % 10 = 0 THEN 'refresh_token' ELSE 'access_token' END, \
@@ -132,6 +178,16 @@ const PG_SEED: &[&str] = &[
     "INSERT INTO registration_tokens SELECT 'r' || i, sha256(int8send(i)), 'x', 1, \
        CASE WHEN i % 100 = 2 THEN 100 WHEN i % 2 = 0 THEN 1000000000 END, NULL, 0, FALSE \
      FROM generate_series(1, 2000) AS i",
+    "INSERT INTO users SELECT 'u' || i, 'name' || i, '{}', TRUE, 1, 1 \
+     FROM generate_series(1, 5000) AS i",
+    "INSERT INTO sessions SELECT sha256(int8send(i)), 'u' || (i % 5000), 1, 1, \
+       CASE WHEN i % 100 = 2 THEN 100 ELSE 1000000000 END \
+     FROM generate_series(1, 20000) AS i",
+    "INSERT INTO consents SELECT 'u' || u, 'c' || ((u + c * 13) % 50), 'read', 1, 1 \
+     FROM generate_series(1, 5000) AS u, generate_series(1, 4) AS c",
+    "INSERT INTO user_grants SELECT 'g' || i, 'u' || (i % 5000), 'c' || (i % 50), \
+       'authorization_code', 'read', CASE WHEN i % 100 = 2 THEN 100 ELSE 1000000 END \
+     FROM generate_series(1, 60000) AS i",
     "ANALYZE",
 ];
 
@@ -143,6 +199,14 @@ fn pg_args(stmt: &str) -> String {
     match params(stmt) {
         0 => String::new(),
         _ if stmt.contains("LIMIT $2") && stmt.starts_with("DELETE") => t("2000, 1000"),
+        _ if stmt.starts_with("UPDATE users") => t("'u7', 'name7', '{}', TRUE, 5"),
+        _ if stmt.contains("username > $1") => t("'name2500', 100"),
+        _ if stmt.contains("username = $1") => t("'name7'"),
+        _ if stmt.contains("users WHERE id = $1") => t("'u7'"),
+        3 if stmt.contains("subject = $1 AND client_id = $2") => t("'u7', 'c7', 5000"),
+        _ if stmt.contains("subject = $1 AND client_id = $2") => t("'u7', 'c7'"),
+        2 if stmt.contains("subject = $1") => t("'u7', 5000"),
+        _ if stmt.contains("subject = $1") => t("'u7'"),
         _ if stmt.contains("event = $1") => t("'e7', 100"),
         _ if stmt.contains("ORDER BY id DESC LIMIT $2") => t("'c7', 100"),
         _ if stmt.contains("retired_at = $1") => t("5"),
@@ -213,12 +277,13 @@ async fn postgres_statements_use_indexes_at_scale() {
                 .skip_while(|w| !matches!(*w, "FROM" | "UPDATE"))
                 .nth(1)
                 .unwrap_or_default();
-            let expected = match index {
+            let expected = |index| match index {
                 "PRIMARY KEY" | "TOKEN HASH" => format!("{table}_pkey"),
                 "hash" => format!("{table}_hash_key"),
                 named => named.to_owned(),
             };
-            if text.contains("Seq Scan") || !text.contains(&expected) {
+            if text.contains("Seq Scan") || !index.split(" + ").all(|i| text.contains(&expected(i)))
+            {
                 failures.push(format!("[{mode}] {stmt}\n{text}"));
             }
         }

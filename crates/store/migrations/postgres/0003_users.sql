@@ -1,0 +1,57 @@
+-- Local users, their login sessions, remembered consents and the record of
+-- every grant a user gave a client (which ties tokens to their user).
+--
+-- Users are stored like clients: one JSON document (the serialized
+-- tollgate_core::User, Argon2id password hash included) plus the columns that
+-- are looked up. Sessions are hash-keyed like codes: the cookie carries the
+-- value, the store only its SHA-256 hash.
+
+CREATE TABLE users (
+    id         TEXT    NOT NULL PRIMARY KEY, -- the token subject, immutable
+    -- Lower case (tollgate_core::Username). Byte order ("C"), whatever the
+    -- database's default collation, so users list in the same order as on
+    -- SQLite and keyset paging never depends on the locale.
+    username   TEXT    COLLATE "C" NOT NULL,
+    doc        JSONB   NOT NULL,             -- the serialized tollgate_core::User
+    enabled    BOOLEAN NOT NULL,
+    created_at BIGINT  NOT NULL,
+    updated_at BIGINT  NOT NULL
+);
+-- Named (not an inline UNIQUE) so query plans can be checked against it.
+CREATE UNIQUE INDEX users_username ON users (username);
+
+CREATE TABLE sessions (
+    hash       BYTEA   NOT NULL PRIMARY KEY,
+    subject    TEXT    NOT NULL,             -- users.id
+    auth_time  BIGINT  NOT NULL,
+    created_at BIGINT  NOT NULL,
+    expires_at BIGINT  NOT NULL
+);
+CREATE INDEX sessions_subject    ON sessions (subject);
+CREATE INDEX sessions_expires_at ON sessions (expires_at);
+
+CREATE TABLE consents (
+    subject    TEXT    NOT NULL,
+    client_id  TEXT    NOT NULL,
+    scope      TEXT    NOT NULL,
+    granted_at BIGINT  NOT NULL,
+    updated_at BIGINT  NOT NULL,
+    PRIMARY KEY (subject, client_id)
+);
+CREATE INDEX consents_client_id ON consents (client_id);
+
+CREATE TABLE user_grants (
+    grant_id   TEXT    NOT NULL PRIMARY KEY,
+    subject    TEXT    NOT NULL,
+    client_id  TEXT    NOT NULL,
+    grant_type TEXT    NOT NULL,
+    scope      TEXT    NOT NULL,
+    created_at BIGINT  NOT NULL
+);
+CREATE INDEX user_grants_subject    ON user_grants (subject, client_id);
+CREATE INDEX user_grants_created_at ON user_grants (created_at);
+CREATE INDEX user_grants_client_id  ON user_grants (client_id);
+
+-- A user's codes are found through their grants (revocation, user deletion),
+-- and the grant purge keeps grants that still have a code.
+CREATE INDEX codes_grant_id ON codes (grant_id);
