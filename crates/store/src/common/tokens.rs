@@ -93,12 +93,25 @@ macro_rules! impl_token_store {
 
             async fn revoke_grant(&self, grant_id: &str, now: i64) -> $crate::Result<u64> {
                 $crate::observe::observe(Self::BACKEND, "revoke_grant", async {
-                    let done = ::sqlx::query($crate::sql::REVOKE_GRANT)
-                        .bind(grant_id)
-                        .bind(now)
-                        .execute(&self.$write)
-                        .await?;
-                    Ok(done.rows_affected())
+                    // Twice, as two statements: a refresh rotation committing
+                    // while the first runs (PostgreSQL, READ COMMITTED) inserts
+                    // its new pair after the first statement's snapshot, so the
+                    // first misses it. The first statement had to wait for that
+                    // rotation's row lock on the old refresh token, so by the
+                    // time it returns the pair is committed and the second
+                    // statement's fresh snapshot sees it. A rotation starting
+                    // after the first statement finds its refresh token already
+                    // revoked and inserts nothing.
+                    let mut revoked = 0;
+                    for _ in 0..2 {
+                        revoked += ::sqlx::query($crate::sql::REVOKE_GRANT)
+                            .bind(grant_id)
+                            .bind(now)
+                            .execute(&self.$write)
+                            .await?
+                            .rows_affected();
+                    }
+                    Ok(revoked)
                 })
                 .await
             }
