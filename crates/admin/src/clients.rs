@@ -62,6 +62,9 @@ pub struct CreateClient {
     pub client_secret: Option<String>,
     /// A request-rate limit on the token and introspection endpoints.
     pub rate_limit: Option<RateLimit>,
+    /// Skip the consent page: the user's login is the approval (only for
+    /// first-party clients).
+    pub skip_consent: Option<bool>,
 }
 
 /// A partial update: absent (or null) fields keep their value.
@@ -89,6 +92,8 @@ pub struct UpdateClient {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<RateLimit>)]
     pub rate_limit: Option<Option<RateLimit>>,
+    /// Skip the consent page (first-party clients).
+    pub skip_consent: Option<bool>,
 }
 
 /// Tells a field that is absent (outer `None`) from one that is `null`
@@ -223,6 +228,7 @@ pub async fn create(
         metadata: b.metadata.unwrap_or_default(),
         secret: b.client_secret,
         rate_limit: b.rate_limit,
+        skip_consent: b.skip_consent.unwrap_or(false),
     };
     let view = clients::create_client(&admin.app.svc, n).await?;
     let mut r = (StatusCode::CREATED, Json(&view)).into_response();
@@ -294,6 +300,7 @@ pub async fn update(
         metadata: b.metadata,
         enabled: b.enabled,
         rate_limit: b.rate_limit,
+        skip_consent: b.skip_consent,
     };
     Ok(Json(
         clients::update_client(&admin.app.svc, &id, patch).await?,

@@ -33,6 +33,8 @@ pub struct NewClient {
     pub secret: Option<String>,
     /// Request-rate limit at the token and introspection endpoints.
     pub rate_limit: Option<RateLimit>,
+    /// Skip the consent page (first-party clients).
+    pub skip_consent: bool,
 }
 
 /// A client as shown to operators: everything but secret hashes.
@@ -53,6 +55,8 @@ pub struct ClientView {
     /// Request-rate limit (token bucket); absent means unlimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
+    /// The user's login counts as consent (first-party clients).
+    pub skip_consent: bool,
     pub secrets: Vec<SecretView>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -85,6 +89,7 @@ impl ClientView {
             metadata: c.metadata.clone(),
             enabled: c.enabled,
             rate_limit: c.rate_limit,
+            skip_consent: c.skip_consent,
             secrets: c
                 .secrets
                 .iter()
@@ -160,6 +165,7 @@ pub fn build_client(svc: &Services, n: NewClient) -> Result<(Client, Option<Stri
     c.token_settings = checked_token_settings(svc, n.token_settings)?;
     c.metadata = n.metadata;
     c.rate_limit = n.rate_limit;
+    c.skip_consent = n.skip_consent;
     let secret = match (c.client_type, n.secret) {
         (ClientType::Public, Some(_)) => {
             return Err(
@@ -355,6 +361,7 @@ pub struct ClientPatch {
     pub enabled: Option<bool>,
     /// `Some(None)` removes the limit.
     pub rate_limit: Option<Option<RateLimit>>,
+    pub skip_consent: Option<bool>,
 }
 
 impl ClientPatch {
@@ -371,6 +378,7 @@ impl ClientPatch {
             ("metadata", self.metadata.is_some()),
             ("enabled", self.enabled.is_some()),
             ("rate_limit", self.rate_limit.is_some()),
+            ("skip_consent", self.skip_consent.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))
@@ -411,6 +419,9 @@ pub async fn update_client(svc: &Services, id: &str, p: ClientPatch) -> Result<C
     }
     if let Some(l) = p.rate_limit {
         c.rate_limit = l;
+    }
+    if let Some(s) = p.skip_consent {
+        c.skip_consent = s;
     }
     c.validate()?;
     save(svc, &mut c).await?;

@@ -216,6 +216,10 @@ pub struct Client {
     /// documents stored before it existed, which therefore read as unlimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
+    /// First-party clients skip the consent page (the seed's "Skip
+    /// Authorization"): the user's login is the approval.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skip_consent: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -246,6 +250,7 @@ impl Client {
             jwks_uri: None,
             registration: None,
             rate_limit: None,
+            skip_consent: false,
             created_at: now,
             updated_at: now,
         }

@@ -97,6 +97,10 @@ pub struct AddArgs {
     /// PER_SECOND/BURST (e.g. 10/20: 10 a second, bursts of 20).
     #[arg(long, value_parser = parse_rate_limit)]
     pub rate_limit: Option<RateLimit>,
+    /// Skip the consent page: the user's login is the approval (the seed's
+    /// "Skip Authorization"; for first-party clients only).
+    #[arg(long)]
+    pub skip_consent: bool,
 }
 
 /// A rate limit, or its explicit absence (`none`).
@@ -180,6 +184,7 @@ impl AddArgs {
             metadata: self.metadata.into_iter().collect::<BTreeMap<_, _>>(),
             secret,
             rate_limit: self.rate_limit,
+            skip_consent: self.skip_consent,
         })
     }
 }
