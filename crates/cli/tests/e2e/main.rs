@@ -2,10 +2,13 @@
 //! file and the real PostgreSQL server. One test binary (links are slow).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod browser;
 mod harness;
+mod redirect_catcher;
 
 mod admin;
 mod bad_input;
+mod browser_smoke;
 mod cli;
 mod demo;
 mod durability;
