@@ -2,6 +2,7 @@
 //! handlers around them, and the services the CLI shares.
 #![forbid(unsafe_code)]
 
+pub mod authorize;
 pub mod client_auth;
 pub mod clients;
 pub mod endpoints;
@@ -11,13 +12,16 @@ pub mod grants;
 pub mod initial_tokens;
 pub mod issue;
 pub mod keys;
+pub mod pages;
 pub mod purge;
 pub mod ratelimit;
 pub mod registration;
 pub mod services;
+pub mod session;
 pub mod settings;
 pub mod telemetry;
 pub mod trace;
+pub mod users;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,22 +42,31 @@ pub use settings::{
     RateLimitSettings, RegistrationSettings, UiSettings,
 };
 
-use endpoints::{discovery, introspect, register, revoke, token, tokeninfo};
+use endpoints::{
+    account, authorize as authorize_ep, discovery, introspect, login, register, revoke, token,
+    tokeninfo,
+};
 use error::plain_error;
 
 /// What the HTTP handlers share.
 pub struct App {
     pub svc: Services,
     pub keys: KeyRing,
+    pub pages: pages::Pages,
 }
 
 impl App {
     /// Loads (or on first start creates) the signing key and returns the app.
     pub async fn start(svc: Services) -> Result<Arc<Self>, Error> {
         keys::ensure_key(&svc).await?;
+        let pages = pages::Pages::load(&svc.settings.ui).map_err(|e| {
+            tracing::error!(error = %e, "loading the page templates failed");
+            Error::Conflict(format!("ui.templates_dir: {e}"))
+        })?;
         let app = Arc::new(Self {
             svc,
             keys: KeyRing::default(),
+            pages,
         });
         app.keys.reload(&app.svc).await?;
         Ok(app)
@@ -93,6 +106,12 @@ pub fn routes(app: Arc<App>) -> Router {
             get(tokeninfo::tokeninfo).post(tokeninfo::tokeninfo),
         )
         .route("/oauth2/jwks", get(discovery::jwks))
+        .route(authorize_ep::PATH, get(authorize_ep::authorize))
+        .route(authorize_ep::CONSENT_PATH, post(authorize_ep::consent))
+        .route(login::PATH, get(login::page).post(login::submit))
+        .route(login::LOGOUT_PATH, post(login::logout))
+        .route(account::PATH, get(account::page))
+        .route(account::REVOKE_PATH, post(account::revoke))
         .route(
             "/.well-known/oauth-authorization-server",
             get(discovery::discovery),

@@ -11,6 +11,7 @@ use tollgate_store::{AuditEvent, Store};
 use crate::Error;
 use crate::ratelimit::Limits;
 use crate::settings::AuthzSettings;
+use crate::users::{Authenticator, LocalUsers, LoginLimits};
 
 pub struct Services {
     pub store: Arc<dyn Store>,
@@ -25,6 +26,10 @@ pub struct Services {
     pub(crate) verified_secrets: Cache<String, ()>,
     /// Failed-authentication throttles and per-client request rates.
     pub limits: Limits,
+    /// Checks resource owners' passwords (the local user store by default).
+    pub authenticator: Arc<dyn Authenticator>,
+    /// Lockout after failed logins.
+    pub login_limits: LoginLimits,
 }
 
 impl Services {
@@ -49,6 +54,12 @@ impl Services {
             .time_to_live(Duration::from_secs(c.client_ttl_secs.max(60)))
             .build();
         let limits = Limits::new(&settings.rate_limit, clock.clone());
+        let login_limits = LoginLimits::new(
+            &settings.login,
+            clock.clone(),
+            settings.rate_limit.tracked_keys,
+        );
+        let authenticator = Arc::new(LocalUsers::new(store.clone()));
         Self {
             store,
             master,
@@ -58,7 +69,15 @@ impl Services {
             tokens,
             verified_secrets,
             limits,
+            authenticator,
+            login_limits,
         }
+    }
+
+    /// Replaces the password checker (a directory instead of local users).
+    pub fn with_authenticator(mut self, a: Arc<dyn Authenticator>) -> Self {
+        self.authenticator = a;
+        self
     }
 
     pub fn now(&self) -> i64 {
@@ -117,6 +136,15 @@ impl Services {
         let _ = self
             .tokens
             .invalidate_entries_if(move |_, t| t.grant_id == g);
+    }
+
+    /// Drops every cached token of a subject (a user disabled, deleted or
+    /// whose grants were revoked).
+    pub fn forget_subject(&self, subject: &str) {
+        let s = subject.to_owned();
+        let _ = self
+            .tokens
+            .invalidate_entries_if(move |_, t| t.subject.as_deref() == Some(s.as_str()));
     }
 
     pub fn audit(

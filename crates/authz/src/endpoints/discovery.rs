@@ -14,6 +14,11 @@ use crate::App;
 pub fn metadata(app: &App) -> Value {
     let s = &app.svc.settings;
     let auth_methods = ["client_secret_basic", "client_secret_post"];
+    let pkce_methods: &[&str] = if s.authorize.allow_plain_pkce {
+        &["S256", "plain"]
+    } else {
+        &["S256"]
+    };
     let mut m = json!({
         "issuer": s.issuer,
         "token_endpoint": s.endpoint("/oauth2/token"),
@@ -21,11 +26,17 @@ pub fn metadata(app: &App) -> Value {
         "introspection_endpoint": s.endpoint("/oauth2/introspect"),
         "revocation_endpoint": s.endpoint("/oauth2/revoke"),
         "tokeninfo_endpoint": s.endpoint("/oauth2/tokeninfo"),
-        "grant_types_supported": ["client_credentials", "refresh_token"],
-        // RFC 8414 §2 requires the member; the authorization endpoint (and
-        // with it every response type) is not offered by this version.
-        "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": auth_methods,
+        "authorization_endpoint": s.endpoint("/oauth2/authorize"),
+        // Implicit and password are listed because the server supports
+        // them; each client must still be given them explicitly.
+        "grant_types_supported": ["authorization_code", "implicit", "password", "client_credentials", "refresh_token"],
+        "response_types_supported": ["code", "token"],
+        "response_modes_supported": ["query", "fragment"],
+        "code_challenge_methods_supported": pkce_methods,
+        // RFC 9207: every authorization response carries `iss`.
+        "authorization_response_iss_parameter_supported": true,
+        "prompt_values_supported": ["none", "login", "consent"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "token_types_supported": [s.tokens.token_type],

@@ -133,6 +133,10 @@ pub fn describe(svc: &Services, t: &TokenRecord) -> Map<String, Value> {
             m.insert(k.clone(), json!(v));
         }
     }
+    // A user's tokens carry the username (stored with the grant).
+    if let Some(u) = t.metadata.get("username") {
+        m.insert("username".into(), json!(u));
+    }
     m.insert("metadata".into(), json!(t.metadata));
     m
 }

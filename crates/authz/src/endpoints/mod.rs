@@ -1,6 +1,9 @@
 //! Thin axum handlers: parse, call the service function, map the result.
+pub mod account;
+pub mod authorize;
 pub mod discovery;
 pub mod introspect;
+pub mod login;
 pub mod register;
 pub mod revoke;
 pub mod token;

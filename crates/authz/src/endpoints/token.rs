@@ -80,10 +80,18 @@ async fn issue(
             g,
             grants::refresh_token::grant(&app.svc, &client, params).await?,
         ),
+        Some(g @ GrantType::AuthorizationCode) => (
+            g,
+            grants::authorization_code::grant(&app.svc, &client, params).await?,
+        ),
+        Some(g @ GrantType::Password) => (
+            g,
+            grants::password::grant(&app.svc, &client, params, ip).await?,
+        ),
         _ => {
             return Err(OAuthError::UnsupportedGrantType(
                 format!(
-                    "grant type '{}' is not supported by this server (supported: client_credentials, refresh_token)",
+                    "grant type '{}' is not supported by this server (supported: authorization_code, client_credentials, password, refresh_token)",
                     grant_type.chars().take(100).collect::<String>()
                 )
                 .into(),

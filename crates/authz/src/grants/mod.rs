@@ -1,4 +1,4 @@
-//! Grant handlers as plain functions: an authenticated client and the request
-//! parameters in, a token response or an `OAuthError` out.
+pub mod authorization_code;
 pub mod client_credentials;
+pub mod password;
 pub mod refresh_token;
