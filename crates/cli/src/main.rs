@@ -3,6 +3,7 @@
 
 mod commands;
 mod config;
+mod demo;
 mod metrics;
 mod output;
 mod serve;
@@ -12,7 +13,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use commands::{audit::AuditCmd, client::ClientCmd, keys::KeysCmd, regtoken::RegTokenCmd};
+use commands::{
+    audit::AuditCmd, client::ClientCmd, keys::KeysCmd, regtoken::RegTokenCmd, user::UserCmd,
+};
 
 #[derive(Parser)]
 #[command(
@@ -47,6 +50,9 @@ enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Client(ClientCmd),
+    /// Manage resource owners (local users).
+    #[command(subcommand)]
+    User(UserCmd),
     /// Manage initial access tokens for dynamic client registration (RFC 7591).
     #[command(subcommand, name = "registration-token")]
     RegistrationToken(RegTokenCmd),
@@ -81,6 +87,7 @@ fn main() -> ExitCode {
                 Command::Serve { demo } => serve::serve(cfg, demo).await,
                 Command::Migrate => commands::migrate(&cfg, cli.json).await,
                 Command::Client(c) => commands::client::run(&cfg, c, cli.json).await,
+                Command::User(c) => commands::user::run(&cfg, c, cli.json).await,
                 Command::RegistrationToken(c) => commands::regtoken::run(&cfg, c, cli.json).await,
                 Command::Keys(c) => commands::keys::run(&cfg, c, cli.json).await,
                 Command::Audit(c) => commands::audit::run(&cfg, c, cli.json).await,

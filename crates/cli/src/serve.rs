@@ -1,18 +1,14 @@
 //! `tollgate serve`: bind, compose the routers, run until SIGTERM/Ctrl-C,
 //! finish in-flight requests, flush the store.
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tollgate_admin::Admin;
-use tollgate_admin::bootstrap::{ADMIN_CLIENT_ID, ensure_admin_client, write_private};
-use tollgate_authz::clients::{self, NewClient};
-use tollgate_authz::{App, Services, initial_tokens};
-use tollgate_core::{GrantType, ScopeSet};
+use tollgate_admin::bootstrap::{ADMIN_CLIENT_ID, ensure_admin_client};
+use tollgate_authz::App;
 use tracing_subscriber::EnvFilter;
 
 use crate::commands::services;
@@ -96,7 +92,7 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         );
     }
     if demo {
-        print_demo(&app.svc, &cfg.server.data_dir, &issuer, cfg.admin.enabled).await?;
+        crate::demo::print(&app.svc, &cfg.server.data_dir, &issuer, cfg.admin.enabled).await?;
     }
     let admin = cfg.admin.enabled.then(|| {
         let render = metrics_handle.clone();
@@ -202,124 +198,4 @@ async fn stop_requested() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-}
-
-const DEMO_ID: &str = "demo";
-const DEMO_FILE: &str = "demo-client.json";
-
-#[derive(Serialize, Deserialize)]
-struct DemoCredentials {
-    client_id: String,
-    client_secret: String,
-}
-
-/// The demo client's secret, kept in a 0600 file so restarts print working
-/// commands; if the file is gone or stale the secret is rotated.
-async fn demo_credentials(svc: &Services, data_dir: &Path) -> anyhow::Result<String> {
-    let file = data_dir.join(DEMO_FILE);
-    let existing = svc.store.get_client(DEMO_ID).await?;
-    if let Some(client) = &existing {
-        let saved: Option<DemoCredentials> = std::fs::read(&file)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
-        if let Some(saved) = saved {
-            let now = svc.now();
-            if client.enabled
-                && client.secrets.iter().any(|s| {
-                    s.is_live(now)
-                        && svc
-                            .master
-                            .verify_client_secret(&saved.client_secret, &s.hash)
-                })
-            {
-                return Ok(saved.client_secret);
-            }
-        }
-    }
-    let view = match existing {
-        Some(_) => {
-            clients::set_enabled(svc, DEMO_ID, true).await?;
-            clients::rotate_secret(svc, DEMO_ID, 0).await?
-        }
-        None => {
-            let new = NewClient {
-                id: Some(DEMO_ID.into()),
-                name: "Demo client".into(),
-                grant_types: Some([GrantType::ClientCredentials, GrantType::RefreshToken].into()),
-                scopes: ScopeSet::parse("demo.read demo.write")
-                    .map_err(|e| anyhow::anyhow!("{e}"))?,
-                metadata: [("Department".to_owned(), "Engineering".to_owned())].into(),
-                ..Default::default()
-            };
-            clients::create_client(svc, new).await?
-        }
-    };
-    let secret = view
-        .client_secret
-        .context("the demo client has no secret")?;
-    write_private(
-        &file,
-        &serde_json::to_vec_pretty(&DemoCredentials {
-            client_id: DEMO_ID.into(),
-            client_secret: secret.clone(),
-        })?,
-    )?;
-    Ok(secret)
-}
-
-async fn print_demo(
-    svc: &Services,
-    data_dir: &Path,
-    issuer: &str,
-    admin: bool,
-) -> anyhow::Result<()> {
-    let secret = demo_credentials(svc, data_dir).await?;
-    let iat = initial_tokens::create(svc, "demo", Some(86400), Some(10)).await?;
-    let auth = format!("'{DEMO_ID}:{secret}'");
-    let token_cmd = format!(
-        "curl -s -u {auth} -d grant_type=client_credentials -d scope=demo.read {issuer}/oauth2/token"
-    );
-    println!(
-        r#"
-Tollgate demo
-=============
-Demo client: {DEMO_ID} / {secret}
-(saved in {file}; scopes "demo.read demo.write"; metadata Department=Engineering)
-
-# 1. Get an access token (client credentials):
-{token_cmd}
-
-# 2. Keep one in a shell variable:
-TOKEN=$({token_cmd} | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
-
-# 3. Introspect it (RFC 7662):
-curl -s -u {auth} -d "token=$TOKEN" {issuer}/oauth2/introspect
-
-# 4. Token information:
-curl -s "{issuer}/oauth2/tokeninfo?access_token=$TOKEN"
-
-# 5. Revoke it (RFC 7009), then introspect again to see "active":false:
-curl -s -o /dev/null -w '%{{http_code}}\n' -u {auth} -d "token=$TOKEN" {issuer}/oauth2/revoke
-curl -s -u {auth} -d "token=$TOKEN" {issuer}/oauth2/introspect
-
-# 6. Register a client dynamically (RFC 7591) with this initial access token (valid 24 h, 10 uses):
-curl -s -H 'Authorization: Bearer {iat}' -H 'Content-Type: application/json' -d '{{"client_name":"my app","grant_types":["client_credentials"],"scope":"demo.read"}}' {issuer}/oauth2/register
-
-# Discovery: {issuer}/.well-known/oauth-authorization-server
-"#,
-        file = data_dir.join(DEMO_FILE).display(),
-        iat = iat.token,
-    );
-    if admin {
-        let creds = data_dir.join(tollgate_admin::bootstrap::CREDENTIALS_FILE);
-        println!(
-            r#"# 7. The admin API (OpenAPI document: {issuer}/admin/openapi.json), with the admin
-#    client whose credentials the first start wrote to {creds}:
-ADMIN=$(curl -s -u "{ADMIN_CLIENT_ID}:$(sed -E 's/.*"client_secret": "([^"]+)".*/\1/;t;d' '{creds}')" -d grant_type=client_credentials -d scope=tollgate:admin {issuer}/oauth2/token | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
-curl -s -H "Authorization: Bearer $ADMIN" {issuer}/admin/v1/clients/{DEMO_ID}
-"#,
-            creds = creds.display(),
-        );
-    }
-    Ok(())
 }

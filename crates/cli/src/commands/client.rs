@@ -1,8 +1,6 @@
 //! `tollgate client add|list|show|rotate-secret|set-rate-limit|enable|disable|delete`
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 
-use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::json;
 use tollgate_authz::clients::{self, ClientView, NewClient};
@@ -119,7 +117,7 @@ fn parse_rate_limit_or_none(s: &str) -> Result<RateLimitArg, String> {
     }
 }
 
-fn parse_pair(s: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_pair(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .ok_or_else(|| format!("'{s}' is not NAME=VALUE"))
@@ -144,15 +142,7 @@ impl AddArgs {
         let scopes = ScopeSet::parse(&self.scopes.join(" "))
             .map_err(|e| anyhow::anyhow!("--scope: {}", e.description()))?;
         let secret = if self.secret_stdin {
-            let mut s = String::new();
-            std::io::stdin()
-                .read_to_string(&mut s)
-                .context("reading the secret from stdin")?;
-            let s = s.trim_end_matches(['\r', '\n']).to_owned();
-            if s.is_empty() {
-                bail!("--secret-stdin: standard input was empty");
-            }
-            Some(s)
+            Some(super::read_stdin_secret("--secret-stdin")?)
         } else {
             None
         };

@@ -5,6 +5,7 @@ pub mod client;
 pub mod keys;
 pub mod purge;
 pub mod regtoken;
+pub mod user;
 
 use std::sync::Arc;
 
@@ -41,6 +42,22 @@ where
     let out = f(&svc).await;
     svc.store.flush().await.context("flushing the audit log")?;
     out
+}
+
+/// A secret (a password, a client secret) from standard input, so it never
+/// appears in a command line, the shell history or `ps`. One trailing
+/// newline is dropped.
+pub fn read_stdin_secret(flag: &str) -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .with_context(|| format!("{flag}: reading standard input"))?;
+    let s = s.trim_end_matches(['\r', '\n']).to_owned();
+    if s.is_empty() {
+        anyhow::bail!("{flag}: standard input was empty");
+    }
+    Ok(s)
 }
 
 pub async fn migrate(cfg: &Config, as_json: bool) -> anyhow::Result<()> {
