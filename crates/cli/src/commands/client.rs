@@ -88,6 +88,9 @@ pub struct AddArgs {
     pub refresh_token_ttl: Option<u64>,
     #[arg(long)]
     pub refresh_token_length: Option<usize>,
+    /// Authorization code lifetime in seconds (default 600).
+    #[arg(long)]
+    pub code_ttl: Option<u64>,
     /// Issue a refresh token with client credentials (needs --grant refresh_token too).
     #[arg(long)]
     pub client_credentials_refresh: bool,
@@ -168,6 +171,7 @@ impl AddArgs {
                 refresh_mode: self.refresh_mode,
                 refresh_token_ttl: self.refresh_token_ttl,
                 refresh_token_length: self.refresh_token_length,
+                code_ttl: self.code_ttl,
                 client_credentials_refresh: self.client_credentials_refresh.then_some(true),
                 ..Default::default()
             },
