@@ -15,6 +15,7 @@ mod demo;
 mod durability;
 mod operations;
 mod outage;
+mod pages;
 mod private_pg;
 mod ratelimit;
 mod registration;
