@@ -46,11 +46,18 @@ pub struct PurgeReport {
     pub codes: u64,
     pub audit_events: u64,
     pub registration_tokens: u64,
+    pub sessions: u64,
+    pub user_grants: u64,
 }
 
 impl PurgeReport {
     pub fn total(&self) -> u64 {
-        self.tokens + self.codes + self.audit_events + self.registration_tokens
+        self.tokens
+            + self.codes
+            + self.audit_events
+            + self.registration_tokens
+            + self.sessions
+            + self.user_grants
     }
 }
 
@@ -60,6 +67,8 @@ enum Kind {
     Codes,
     AuditEvents,
     RegistrationTokens,
+    Sessions,
+    UserGrants,
 }
 
 impl Kind {
@@ -69,6 +78,8 @@ impl Kind {
             Kind::Codes => "codes",
             Kind::AuditEvents => "audit_events",
             Kind::RegistrationTokens => "registration_tokens",
+            Kind::Sessions => "sessions",
+            Kind::UserGrants => "user_grants",
         }
     }
 
@@ -78,6 +89,8 @@ impl Kind {
             Kind::Codes => store.purge_codes(before, limit).await,
             Kind::AuditEvents => store.purge_audit(before, limit).await,
             Kind::RegistrationTokens => store.purge_registration_tokens(before, limit).await,
+            Kind::Sessions => store.purge_sessions(before, limit).await,
+            Kind::UserGrants => store.purge_grants(before, limit).await,
         }
     }
 }
@@ -100,6 +113,10 @@ pub async fn purge_once(
         (Kind::Codes, Some(now)),
         (Kind::AuditEvents, retention),
         (Kind::RegistrationTokens, retention),
+        (Kind::Sessions, Some(now)),
+        // A grant record is written just before its code or first token, so
+        // only records a day old without either are dead for sure.
+        (Kind::UserGrants, Some(now.saturating_sub(DAY_SECS))),
     ];
     for (kind, before) in plan {
         let Some(before) = before else { continue };
@@ -127,6 +144,8 @@ pub async fn purge_once(
             Kind::Codes => report.codes = deleted,
             Kind::AuditEvents => report.audit_events = deleted,
             Kind::RegistrationTokens => report.registration_tokens = deleted,
+            Kind::Sessions => report.sessions = deleted,
+            Kind::UserGrants => report.user_grants = deleted,
         }
     }
     Ok(report)
@@ -310,6 +329,18 @@ mod tests {
             s.insert_registration_token(&reg(n, exp)).await.unwrap();
         }
 
+        for (n, expires_at) in [(40, NOW - 1), (41, NOW + 60)] {
+            s.insert_session(&tollgate_store::SessionRecord {
+                hash: h(n),
+                subject: "u1".into(),
+                auth_time: NOW - 100,
+                created_at: NOW - 100,
+                expires_at,
+            })
+            .await
+            .unwrap();
+        }
+
         // Batches of 4: the 26 tokens take seven statements.
         let report = purge_once(&**s, NOW, &settings(4)).await.unwrap();
         assert_eq!(
@@ -319,8 +350,11 @@ mod tests {
                 codes: 0,
                 audit_events: 2,
                 registration_tokens: 1,
+                sessions: 1,
+                user_grants: 0,
             }
         );
+        assert!(s.find_session(&h(41), NOW).await.unwrap().is_some());
         for n in 0..32 {
             let kept = (25..30).contains(&n) || n == 31;
             assert_eq!(s.find_token(&h(n)).await.unwrap().is_some(), kept, "{n}");

@@ -15,8 +15,13 @@ pub async fn run(cfg: &Config, as_json: bool) -> anyhow::Result<()> {
             return output::json(&report);
         }
         println!(
-            "purged {} tokens, {} codes, {} audit events, {} registration tokens",
-            report.tokens, report.codes, report.audit_events, report.registration_tokens
+            "purged {} tokens, {} codes, {} audit events, {} registration tokens, {} sessions, {} user grant records",
+            report.tokens,
+            report.codes,
+            report.audit_events,
+            report.registration_tokens,
+            report.sessions,
+            report.user_grants
         );
         Ok(())
     })
