@@ -152,7 +152,8 @@ async fn purge_command_deletes_revoked_access_tokens(b: Backend) {
     let report = s.cli_json(&["purge"]);
     assert_eq!(
         report,
-        serde_json::json!({"tokens": 1, "codes": 0, "audit_events": 0, "registration_tokens": 0})
+        serde_json::json!({"tokens": 1, "codes": 0, "audit_events": 0, "registration_tokens": 0,
+            "sessions": 0, "user_grants": 0})
     );
     assert_eq!(s.cli_json(&["purge"])["tokens"], 0);
     assert_eq!(s.introspect((&id, &secret), token).await["active"], false);
