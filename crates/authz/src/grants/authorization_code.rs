@@ -45,6 +45,7 @@ pub async fn grant(
     if !first {
         let revoked = svc.store.revoke_grant(&rec.grant_id, now).await?;
         svc.forget_grant(&rec.grant_id);
+        revoke_again_later(svc, &rec.grant_id, now);
         svc.audit(
             "code.reused",
             Some(client.id.as_str()),
@@ -73,6 +74,24 @@ pub async fn grant(
         derive_from: None,
     };
     mint(svc, &g).await
+}
+
+/// The first use of a code may still be minting its tokens when a second
+/// use revokes the grant (the first marked the code, then inserts tokens a
+/// few milliseconds later), so the revocation would miss them. Repeating it
+/// once every request that could still be in flight has finished (one store
+/// write bound after the first second) closes that window.
+fn revoke_again_later(svc: &Services, grant_id: &str, now: i64) {
+    let store = svc.store.clone();
+    let grant_id = grant_id.to_owned();
+    tokio::spawn(async move {
+        for wait in [1, 30] {
+            tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+            if let Err(e) = store.revoke_grant(&grant_id, now).await {
+                tracing::warn!(error = %e, "repeating the revocation of a reused code's grant failed");
+            }
+        }
+    });
 }
 
 /// RFC 6749 §4.1.3: when the authorization request named a redirect URI,

@@ -387,6 +387,48 @@ async fn code_reuse_revokes_its_tokens_and_codes_expire(backend: Backend) {
     assert!(desc.contains("expired"), "{desc}");
 }
 
+async fn racing_uses_of_one_code_leave_no_live_token(backend: Backend) {
+    let t = setup(backend, &[("TOLLGATE_CACHE__TOKEN_TTL_SECS", "1")]).await;
+    let mut issued = Vec::new();
+    for _ in 0..6 {
+        let code = t.code().await;
+        let tasks: Vec<_> = (0..2)
+            .map(|_| {
+                t.s.http
+                    .post(t.s.url("/oauth2/token"))
+                    .basic_auth("web", Some(&t.web_secret))
+                    .form(&[
+                        ("grant_type", "authorization_code"),
+                        ("code", code.as_str()),
+                        ("redirect_uri", REDIRECT),
+                        ("code_verifier", VERIFIER),
+                    ])
+                    .send()
+            })
+            .collect();
+        let mut ok = 0;
+        for r in futures_join(tasks).await {
+            let r = r.unwrap();
+            if r.status() == 200 {
+                ok += 1;
+                let v: Value = r.json().await.unwrap();
+                issued.push(v["access_token"].as_str().unwrap().to_owned());
+            } else {
+                assert_eq!(error_of(r).await.1, "invalid_grant");
+            }
+        }
+        assert!(ok <= 1, "one code, at most one token response");
+    }
+    // The reuse revoked the grant, also when the winner was still minting.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    for a in &issued {
+        assert!(
+            !t.active(a).await,
+            "a token of a reused code is still active"
+        );
+    }
+}
+
 async fn refresh_reuse_after_rotation_revokes_the_family(backend: Backend) {
     let t = setup(
         backend,
@@ -603,6 +645,7 @@ crate::on_both_backends!(
     code_reuse_revokes_its_tokens_and_codes_expire,
     refresh_reuse_after_rotation_revokes_the_family,
     concurrent_refreshes_get_one_pair,
+    racing_uses_of_one_code_leave_no_live_token,
     implicit_and_password_grants_are_off_unless_enabled,
     wrong_passwords_lock_the_account,
 );
