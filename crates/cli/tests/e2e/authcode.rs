@@ -638,6 +638,147 @@ async fn wrong_passwords_lock_the_account(backend: Backend) {
     t.s.audit_events("user.login", 7).await;
 }
 
+async fn refresh_modes_lifetime_and_prompt_none(backend: Backend) {
+    let t = setup(backend, &[]).await;
+    // A password-grant client per refresh mode (the quickest way to a pair).
+    let mut secrets = HashMap::new();
+    for (id, extra) in [
+        ("keep", vec!["--refresh-mode", "preserve"]),
+        ("once", vec!["--refresh-mode", "none"]),
+        ("short", vec!["--refresh-token-ttl", "1"]),
+    ] {
+        let mut args = vec![
+            "--grant",
+            "password",
+            "--grant",
+            "refresh_token",
+            "--scope",
+            "read",
+        ];
+        args.extend(extra);
+        secrets.insert(id, t.s.add_client(id, &args).1);
+    }
+    let pair = |id: &'static str| {
+        let secret = secrets[id].clone();
+        let s = &t.s;
+        async move {
+            let r = s
+                .post_form(
+                    "/oauth2/token",
+                    Some((id, &secret)),
+                    &[
+                        ("grant_type", "password"),
+                        ("username", "alice"),
+                        ("password", PASSWORD),
+                    ],
+                )
+                .await;
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let refresh = |id: &'static str, token: String| {
+        let secret = secrets[id].clone();
+        let s = &t.s;
+        async move {
+            s.post_form(
+                "/oauth2/token",
+                Some((id, &secret)),
+                &[("grant_type", "refresh_token"), ("refresh_token", &token)],
+            )
+            .await
+        }
+    };
+    // preserve: a new access token, the same refresh token, again and again.
+    let p = pair("keep").await;
+    let rt = p["refresh_token"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        let v: Value = refresh("keep", rt.clone()).await.json().await.unwrap();
+        assert_eq!(v["refresh_token"], rt.as_str());
+        assert_ne!(v["access_token"], p["access_token"]);
+    }
+    // none: no refresh token at all (the seed's "Do not generate a refresh
+    // token"; a refresh token issued before the switch is spent on its use).
+    let p = pair("once").await;
+    assert!(p["access_token"].is_string());
+    assert!(p.get("refresh_token").is_none(), "{p}");
+    // The refresh token lifetime is enforced.
+    let p = pair("short").await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let r = refresh("short", p["refresh_token"].as_str().unwrap().to_owned()).await;
+    assert_eq!(error_of(r).await.1, "invalid_grant");
+
+    // prompt=none: no page, an error back to the client instead.
+    let r = t
+        .http
+        .get(t.s.url(&format!(
+            "/oauth2/authorize?response_type=code&client_id=spa&redirect_uri=http://127.0.0.1/cb&prompt=none&state=p&code_challenge={}&code_challenge_method=S256",
+            pkce_s256(VERIFIER)
+        )))
+        .send()
+        .await
+        .unwrap();
+    let back = query_of(&location(&r));
+    assert_eq!(back["error"], "login_required");
+    let r = t
+        .authorize(&[
+            ("response_type", "code"),
+            ("client_id", "spa"),
+            ("redirect_uri", "http://127.0.0.1/cb"),
+            ("prompt", "none"),
+            ("code_challenge", &pkce_s256(VERIFIER)),
+            ("code_challenge_method", "S256"),
+        ])
+        .await;
+    assert_eq!(query_of(&location(&r))["error"], "consent_required");
+}
+
+async fn user_grants_are_listed_and_revoked_from_the_cli(backend: Backend) {
+    // The CLI is another process: the server sees its revocation once its
+    // token cache entry expires.
+    let t = setup(backend, &[("TOLLGATE_CACHE__TOKEN_TTL_SECS", "1")]).await;
+    let tok: Value = t
+        .exchange(&t.code().await, Some(VERIFIER))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let access = tok["access_token"].as_str().unwrap();
+    let g = t.s.cli_json(&["user", "grants", "alice"]);
+    assert_eq!(g["user"]["username"], "alice");
+    assert_eq!(g["grants"][0]["client_id"], "web");
+    assert_eq!(g["grants"][0]["grant_type"], "authorization_code");
+    let kinds: Vec<&str> = g["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["token_use"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"access_token") && kinds.contains(&"refresh_token"),
+        "{g}"
+    );
+    assert!(
+        !g.to_string().contains(access),
+        "the overview never shows token values"
+    );
+    let r =
+        t.s.cli_json(&["user", "revoke", "alice", "--client", "web"]);
+    assert_eq!(r["tokens_revoked"], 2);
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert!(!t.active(access).await);
+    // A disabled user cannot sign in, and their sessions end.
+    t.s.cli_json(&["user", "disable", "alice"]);
+    let r = t
+        .http
+        .get(t.s.url("/oauth2/consents"))
+        .header("cookie", &t.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302, "the session ended");
+}
+
 crate::on_both_backends!(
     code_flow_with_pkce_refresh_and_revocation,
     pkce_is_enforced,
@@ -648,4 +789,6 @@ crate::on_both_backends!(
     racing_uses_of_one_code_leave_no_live_token,
     implicit_and_password_grants_are_off_unless_enabled,
     wrong_passwords_lock_the_account,
+    refresh_modes_lifetime_and_prompt_none,
+    user_grants_are_listed_and_revoked_from_the_cli,
 );

@@ -207,3 +207,45 @@ async fn sign_in_consent_code_refresh_revoke_in_chromium() {
         "nothing more reached the client"
     );
 }
+
+/// `ui.templates_dir` replaces a built-in page; the others stay, and the
+/// names scripts rely on are the operator's to keep.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_template_replaces_the_login_page() {
+    let dir = std::env::temp_dir().join(format!("tollgate-e2e-tpl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("login.html"),
+        r#"<html><body><h1>ACME sign-in</h1><form method="post" action="{{ action }}">
+<input type="hidden" name="csrf_token" value="{{ csrf_token }}">
+<input type="hidden" name="continue" value="{{ continue }}">
+<input name="username"><input type="password" name="password"><button type="submit">Go</button>
+</form></body></html>"#,
+    )
+    .unwrap();
+    let s = Server::start_with(
+        Backend::Sqlite,
+        &[("TOLLGATE_UI__TEMPLATES_DIR", dir.to_str().unwrap())],
+        &[],
+    )
+    .await;
+    let r = s.http.get(s.url("/oauth2/login")).send().await.unwrap();
+    assert_eq!(r.headers()["x-frame-options"], "DENY", "headers stay");
+    let html = r.text().await.unwrap();
+    assert!(html.contains("ACME sign-in"), "{html}");
+    assert!(html.contains("name=\"csrf_token\""));
+    let r = s
+        .http
+        .get(s.url("/oauth2/authorize?client_id=nobody"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("This request cannot be completed"),
+        "built-in error page"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
