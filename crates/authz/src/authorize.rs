@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use tollgate_core::authorize::{AuthorizationRequest, ResponseType};
-use tollgate_core::{Client, GrantType, OAuthError, ScopeSet, User};
+use tollgate_core::{Client, ClientType, GrantType, OAuthError, ScopeSet, User};
 use tollgate_jose::secrets::{random_token, token_hash};
 use tollgate_store::{CodeRecord, ConsentRecord, UserGrantRecord};
 use url::Url;
@@ -16,15 +16,22 @@ use crate::issue::{Grant, mint, new_grant_id, settings_for};
 use crate::services::Services;
 
 /// Whether the user must be asked: not for first-party clients, not when a
-/// remembered consent already covers every requested scope.
+/// remembered consent already covers every requested scope — except for a
+/// public client redirecting to a loopback or private-use URI, which any
+/// app on the device can claim, so its identity is not assured and every
+/// request is shown to the user (RFC 8252 §8.6, RFC 9700 §4.1.1).
 pub async fn needs_consent(
     svc: &Services,
     client: &Client,
     user: &User,
-    scope: &ScopeSet,
+    req: &AuthorizationRequest,
 ) -> Result<bool, Error> {
     if client.skip_consent {
         return Ok(false);
+    }
+    let scope = &req.scope;
+    if client.client_type == ClientType::Public && !req.redirect_uri.starts_with("https://") {
+        return Ok(true);
     }
     Ok(
         match svc.store.get_consent(&user.id, client.id.as_str()).await? {

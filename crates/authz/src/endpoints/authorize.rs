@@ -160,7 +160,7 @@ async fn decide(app: &App, headers: &HeaderMap, c: Checked) -> Result<Outcome, O
         _ => return Ok(Outcome::Login),
     };
     let ask = req.prompt == Some(Prompt::Consent)
-        || needs_consent(svc, &client, &user, &req.scope)
+        || needs_consent(svc, &client, &user, &req)
             .await
             .map_err(unavailable)?;
     if !ask {

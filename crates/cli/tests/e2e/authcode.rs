@@ -779,6 +779,68 @@ async fn user_grants_are_listed_and_revoked_from_the_cli(backend: Backend) {
     assert_eq!(r.status(), 302, "the session ended");
 }
 
+/// The hidden `request` field of a consent page (HTML-escaped by the template).
+fn request_in(html: &str) -> String {
+    let field = "name=\"request\" value=\"";
+    let at = html.find(field).expect("a request field") + field.len();
+    html[at..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&")
+        .replace("&#x2f;", "/")
+        .replace("&#x3d;", "=")
+}
+
+async fn consent_form_csrf_and_public_loopback_clients(backend: Backend) {
+    let t = setup(backend, &[]).await;
+    let challenge = pkce_s256(VERIFIER);
+    let query = [
+        ("response_type", "code"),
+        ("client_id", "spa"),
+        ("redirect_uri", "http://127.0.0.1:4000/cb"),
+        ("state", "c"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let ask = || t.authorize(&query);
+    let page = ask().await;
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("frame-ancestors 'none'")
+            && csp.contains("form-action 'self' http://127.0.0.1:*"),
+        "{csp}"
+    );
+    let html = page.text().await.unwrap();
+    let (csrf, request) = (csrf_in(&html), request_in(&html));
+    let decide = |token: String, decision: &'static str| {
+        t.http
+            .post(t.s.url("/oauth2/consent"))
+            .header("cookie", &t.cookie)
+            .form(&[
+                ("csrf_token", token),
+                ("request", request.clone()),
+                ("decision", decision.to_owned()),
+            ])
+            .send()
+    };
+    // A forged or missing token is refused; nothing is redirected.
+    let r = decide("forged".into(), "allow").await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.headers().get("location").is_none());
+    let r = decide(csrf.clone(), "allow").await.unwrap();
+    assert_eq!(r.status(), 302);
+    let back = query_of(&location(&r));
+    assert_eq!(back["state"], "c");
+    assert!(back.contains_key("code"));
+    // A public client on a loopback redirect is asked again (RFC 8252 §8.6).
+    assert_eq!(ask().await.status(), 200);
+}
+
 crate::on_both_backends!(
     code_flow_with_pkce_refresh_and_revocation,
     pkce_is_enforced,
@@ -791,4 +853,5 @@ crate::on_both_backends!(
     wrong_passwords_lock_the_account,
     refresh_modes_lifetime_and_prompt_none,
     user_grants_are_listed_and_revoked_from_the_cli,
+    consent_form_csrf_and_public_loopback_clients,
 );
