@@ -128,6 +128,17 @@ async fn check(app: &App, raw: &str) -> Result<Checked, Outcome> {
     Ok(Checked { client, req })
 }
 
+/// An error for a validated request: it goes back to the client.
+fn back_to_client(svc: &crate::Services, req: &AuthorizationRequest, e: &OAuthError) -> Outcome {
+    Outcome::Redirect(error_url(
+        svc,
+        &req.redirect_uri,
+        req.response_type.uses_fragment(),
+        e,
+        req.state.as_deref(),
+    ))
+}
+
 fn unavailable(e: Error) -> Outcome {
     let e = e.into_oauth();
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
@@ -138,15 +149,7 @@ fn unavailable(e: Error) -> Outcome {
 async fn decide(app: &App, headers: &HeaderMap, c: Checked) -> Result<Outcome, Outcome> {
     let Checked { client, req } = c;
     let svc = &app.svc;
-    let back = |e: OAuthError| {
-        Outcome::Redirect(error_url(
-            svc,
-            &req.redirect_uri,
-            req.response_type.uses_fragment(),
-            &e,
-            req.state.as_deref(),
-        ))
-    };
+    let back = |e: OAuthError| back_to_client(svc, &req, &e);
     let current = session::current(svc, headers).await.map_err(unavailable)?;
     let (session, user) = match current {
         // prompt=login asks for the password again; the login page drops it
@@ -207,15 +210,7 @@ async fn decided(
             ),
         ));
     }
-    let back = |e: OAuthError| {
-        Outcome::Redirect(error_url(
-            svc,
-            &req.redirect_uri,
-            req.response_type.uses_fragment(),
-            &e,
-            req.state.as_deref(),
-        ))
-    };
+    let back = |e: OAuthError| back_to_client(svc, &req, &e);
     match form.get("decision") {
         Some("allow") => {}
         Some("deny") => {

@@ -192,6 +192,31 @@ impl Setup {
             .await
     }
 
+    /// `n` identical token requests from `web`, all in flight at once.
+    pub async fn token_requests_at_once(
+        &self,
+        form: &[(&str, &str)],
+        n: usize,
+    ) -> Vec<reqwest::Response> {
+        let tasks: Vec<_> = (0..n)
+            .map(|_| {
+                tokio::spawn(
+                    self.s
+                        .http
+                        .post(self.s.url("/oauth2/token"))
+                        .basic_auth("web", Some(&self.web_secret))
+                        .form(form)
+                        .send(),
+                )
+            })
+            .collect();
+        let mut out = Vec::new();
+        for task in tasks {
+            out.push(task.await.unwrap().unwrap());
+        }
+        out
+    }
+
     pub async fn active(&self, token: &str) -> bool {
         self.s.introspect(("web", &self.web_secret), token).await["active"] == true
     }
@@ -392,23 +417,14 @@ async fn racing_uses_of_one_code_leave_no_live_token(backend: Backend) {
     let mut issued = Vec::new();
     for _ in 0..6 {
         let code = t.code().await;
-        let tasks: Vec<_> = (0..2)
-            .map(|_| {
-                t.s.http
-                    .post(t.s.url("/oauth2/token"))
-                    .basic_auth("web", Some(&t.web_secret))
-                    .form(&[
-                        ("grant_type", "authorization_code"),
-                        ("code", code.as_str()),
-                        ("redirect_uri", REDIRECT),
-                        ("code_verifier", VERIFIER),
-                    ])
-                    .send()
-            })
-            .collect();
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ];
         let mut ok = 0;
-        for r in futures_join(tasks).await {
-            let r = r.unwrap();
+        for r in t.token_requests_at_once(&form, 2).await {
             if r.status() == 200 {
                 ok += 1;
                 let v: Value = r.json().await.unwrap();
@@ -471,22 +487,12 @@ async fn concurrent_refreshes_get_one_pair(backend: Backend) {
         .await
         .unwrap();
     let r0 = tok["refresh_token"].as_str().unwrap().to_owned();
-    let tasks: Vec<_> = (0..8)
-        .map(|_| {
-            t.s.http
-                .post(t.s.url("/oauth2/token"))
-                .basic_auth("web", Some(&t.web_secret))
-                .form(&[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", r0.as_str()),
-                ])
-                .send()
-        })
-        .collect();
-    let answers = futures_join(tasks).await;
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", r0.as_str()),
+    ];
     let mut pairs = std::collections::HashSet::new();
-    for r in answers {
-        let r = r.unwrap();
+    for r in t.token_requests_at_once(&form, 8).await {
         assert_eq!(r.status(), 200, "never a 500 or a serialization failure");
         let v: Value = r.json().await.unwrap();
         pairs.insert((
@@ -498,19 +504,6 @@ async fn concurrent_refreshes_get_one_pair(backend: Backend) {
     let (access, refresh) = pairs.into_iter().next().unwrap();
     assert!(t.active(&access).await);
     assert!(t.active(&refresh).await);
-}
-
-/// Awaits all futures concurrently (no extra crate for `join_all`).
-async fn futures_join<F: std::future::Future + Send + 'static>(fs: Vec<F>) -> Vec<F::Output>
-where
-    F::Output: Send + 'static,
-{
-    let handles: Vec<_> = fs.into_iter().map(tokio::spawn).collect();
-    let mut out = Vec::new();
-    for h in handles {
-        out.push(h.await.unwrap());
-    }
-    out
 }
 
 async fn implicit_and_password_grants_are_off_unless_enabled(backend: Backend) {
