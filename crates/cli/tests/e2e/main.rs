@@ -7,6 +7,7 @@ mod harness;
 mod redirect_catcher;
 
 mod admin;
+mod admin_users;
 mod bad_input;
 mod browser_smoke;
 mod cli;
