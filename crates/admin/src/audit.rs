@@ -75,7 +75,7 @@ pub struct AuditPage {
 }
 
 #[utoipa::path(
-    get, path = "/admin/v1/audit", tag = TAG, params(Query),
+    get, operation_id = "query_audit", path = "/admin/v1/audit", tag = TAG, params(Query),
     responses(
         (status = 200, description = "A page of audit events, newest first", body = AuditPage),
         (status = 400, description = "A query parameter is invalid", body = ErrorBody),

@@ -174,7 +174,7 @@ pub(crate) fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
 }
 
 #[utoipa::path(
-    get, path = "/admin/v1/clients", tag = TAG, params(ListQuery),
+    get, operation_id = "list_clients", path = "/admin/v1/clients", tag = TAG, params(ListQuery),
     responses(
         (status = 200, description = "A page of clients", body = ClientPage),
         (status = 400, description = "A query parameter is invalid", body = ErrorBody),
@@ -197,7 +197,7 @@ pub async fn list(
 }
 
 #[utoipa::path(
-    post, path = "/admin/v1/clients", tag = TAG, request_body = CreateClient,
+    post, operation_id = "create_client", path = "/admin/v1/clients", tag = TAG, request_body = CreateClient,
     responses(
         (status = 201, description = "Created; `client_secret` is shown this once", body = ClientView,
             headers(("Location" = String, description = "The new client's URL"))),
@@ -241,7 +241,7 @@ pub async fn create(
 }
 
 #[utoipa::path(
-    get, path = "/admin/v1/clients/{client_id}", tag = TAG,
+    get, operation_id = "get_client", path = "/admin/v1/clients/{client_id}", tag = TAG,
     params(("client_id" = String, Path, description = "The client id")),
     responses(
         (status = 200, description = "The client", body = ClientView),
@@ -259,7 +259,7 @@ pub async fn get(
 }
 
 #[utoipa::path(
-    patch, path = "/admin/v1/clients/{client_id}", tag = TAG, request_body = UpdateClient,
+    patch, operation_id = "update_client", path = "/admin/v1/clients/{client_id}", tag = TAG, request_body = UpdateClient,
     params(("client_id" = String, Path, description = "The client id")),
     responses(
         (status = 200, description = "The updated client", body = ClientView),
@@ -308,7 +308,7 @@ pub async fn update(
 }
 
 #[utoipa::path(
-    delete, path = "/admin/v1/clients/{client_id}", tag = TAG,
+    delete, operation_id = "delete_client", path = "/admin/v1/clients/{client_id}", tag = TAG,
     params(("client_id" = String, Path, description = "The client id")),
     responses(
         (status = 204, description = "Deleted, with every token issued to it"),
@@ -344,7 +344,7 @@ pub struct RotateQuery {
 const MAX_GRACE: u64 = 365 * 24 * 3600;
 
 #[utoipa::path(
-    post, path = "/admin/v1/clients/{client_id}/secrets", tag = TAG,
+    post, operation_id = "rotate_client_secret", path = "/admin/v1/clients/{client_id}/secrets", tag = TAG,
     params(("client_id" = String, Path, description = "The client id"), RotateQuery),
     responses(
         (status = 201, description = "A new secret; `client_secret` is shown this once", body = ClientView),
@@ -375,7 +375,7 @@ pub async fn rotate_secret(
 }
 
 #[utoipa::path(
-    delete, path = "/admin/v1/clients/{client_id}/secrets/{secret_id}", tag = TAG,
+    delete, operation_id = "revoke_client_secret", path = "/admin/v1/clients/{client_id}/secrets/{secret_id}", tag = TAG,
     params(
         ("client_id" = String, Path, description = "The client id"),
         ("secret_id" = String, Path, description = "The secret's id (from `secrets[].id`)"),

@@ -76,6 +76,9 @@ const FIELDS: &[&str] = &[
     "description",
     "expires_in",
     "max_uses",
+    "username",
+    "password",
+    "attributes",
 ];
 
 fn field_of(e: &OAuthError) -> Option<String> {

@@ -51,7 +51,7 @@ pub struct KeyList {
 }
 
 #[utoipa::path(
-    get, path = "/admin/v1/keys", tag = TAG,
+    get, operation_id = "list_keys", path = "/admin/v1/keys", tag = TAG,
     responses(
         (status = 200, description = "Every signing key, newest first", body = KeyList),
         (status = 401, description = "No valid bearer token", body = ErrorBody),
@@ -67,7 +67,7 @@ pub async fn list(State(admin): State<Arc<Admin>>) -> Result<Json<KeyList>, ApiE
 }
 
 #[utoipa::path(
-    post, path = "/admin/v1/keys/rotate", tag = TAG,
+    post, operation_id = "rotate_keys", path = "/admin/v1/keys/rotate", tag = TAG,
     responses(
         (status = 201, description = "The new active key; the previous one is retired", body = KeyView),
         (status = 401, description = "No valid bearer token", body = ErrorBody),

@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod keys;
 pub mod regtokens;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -45,7 +46,7 @@ pub struct Admin {
 #[openapi(
     info(
         title = "Tollgate admin API",
-        description = "Manage clients, initial access tokens, signing keys and read the audit log. \
+        description = "Manage clients, users and their grants, initial access tokens, signing keys and read the audit log. \
             Every operation needs a bearer token with the scope `tollgate:admin`, obtained with the \
             client credentials grant at `/oauth2/token` (the first start writes an admin client's \
             credentials to `admin-client.json` in the data directory).",
@@ -53,6 +54,7 @@ pub struct Admin {
     ),
     tags(
         (name = "clients", description = "OAuth clients"),
+        (name = "users", description = "Local users (resource owners) and what they granted to which client"),
         (name = "registration-tokens", description = "RFC 7591 initial access tokens"),
         (name = "keys", description = "Token signing keys"),
         (name = "audit", description = "The audit log"),
@@ -69,6 +71,10 @@ fn api(admin: &Arc<Admin>) -> (Router<Arc<Admin>>, utoipa::openapi::OpenApi) {
         .routes(routes!(clients::get, clients::update, clients::delete))
         .routes(routes!(clients::rotate_secret))
         .routes(routes!(clients::revoke_secret))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::get, users::update, users::delete))
+        .routes(routes!(users::grants, users::revoke_all))
+        .routes(routes!(users::revoke_client))
         .routes(routes!(regtokens::list, regtokens::create))
         .routes(routes!(regtokens::revoke))
         .routes(routes!(keys::list))
@@ -156,7 +162,7 @@ pub fn router(admin: Arc<Admin>) -> Router {
 }
 
 #[utoipa::path(
-    get, path = "/metrics", tag = "metrics",
+    get, operation_id = "metrics", path = "/metrics", tag = "metrics",
     responses(
         (status = 200, description = "Metrics in the Prometheus text format", content_type = "text/plain", body = String),
         (status = 401, description = "No valid bearer token", body = ErrorBody),

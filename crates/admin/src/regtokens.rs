@@ -71,7 +71,7 @@ pub struct RegistrationTokenList {
 }
 
 #[utoipa::path(
-    get, path = "/admin/v1/registration-tokens", tag = TAG,
+    get, operation_id = "list_registration_tokens", path = "/admin/v1/registration-tokens", tag = TAG,
     responses(
         (status = 200, description = "Every initial access token", body = RegistrationTokenList),
         (status = 401, description = "No valid bearer token", body = ErrorBody),
@@ -89,7 +89,7 @@ pub async fn list(
 }
 
 #[utoipa::path(
-    post, path = "/admin/v1/registration-tokens", tag = TAG, request_body = CreateRegistrationToken,
+    post, operation_id = "create_registration_token", path = "/admin/v1/registration-tokens", tag = TAG, request_body = CreateRegistrationToken,
     responses(
         (status = 201, description = "Created; `token` is shown this once", body = CreatedRegistrationToken),
         (status = 400, description = "A field is invalid (`field` names it)", body = ErrorBody),
@@ -142,7 +142,7 @@ pub async fn create(
 }
 
 #[utoipa::path(
-    delete, path = "/admin/v1/registration-tokens/{id}", tag = TAG,
+    delete, operation_id = "revoke_registration_token", path = "/admin/v1/registration-tokens/{id}", tag = TAG,
     params(("id" = String, Path, description = "The token's id")),
     responses(
         (status = 204, description = "Revoked: it no longer allows registrations"),

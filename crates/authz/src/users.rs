@@ -282,11 +282,22 @@ pub async fn create_user(
 }
 
 /// A partial update: absent fields keep their value.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct UserPatch {
     pub password: Option<String>,
     pub enabled: Option<bool>,
     pub attributes: Option<BTreeMap<String, String>>,
+}
+
+/// Says whether a password is set, never what it is.
+impl std::fmt::Debug for UserPatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserPatch")
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("enabled", &self.enabled)
+            .field("attributes", &self.attributes)
+            .finish()
+    }
 }
 
 /// Applies a patch. A new password or a disabled account ends every login
@@ -454,4 +465,20 @@ pub async fn revoke_grants(
         serde_json::json!({"user_id": user.id, "tokens_revoked": revoked}),
     );
     Ok(revoked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_patch_does_not_print_its_password() {
+        let p = UserPatch {
+            password: Some("hunter2hunter2".into()),
+            ..UserPatch::default()
+        };
+        let shown = format!("{p:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("redacted"), "{shown}");
+    }
 }

@@ -33,13 +33,18 @@ pub async fn admin_token(s: &Server) -> String {
     t["access_token"].as_str().unwrap().to_owned()
 }
 
-struct Api<'a> {
-    s: &'a Server,
-    token: String,
+pub(crate) struct Api<'a> {
+    pub s: &'a Server,
+    pub token: String,
 }
 
 impl Api<'_> {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut r = self
             .s
             .http
@@ -58,16 +63,16 @@ impl Api<'_> {
         };
         (status, v)
     }
-    async fn get(&self, path: &str) -> (u16, Value) {
+    pub async fn get(&self, path: &str) -> (u16, Value) {
         self.call(reqwest::Method::GET, path, None).await
     }
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
-    async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+    pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
         self.call(reqwest::Method::PATCH, path, Some(body)).await
     }
-    async fn delete(&self, path: &str) -> (u16, Value) {
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
         self.call(reqwest::Method::DELETE, path, None).await
     }
 }
@@ -524,9 +529,26 @@ async fn the_openapi_document_describes_the_api() {
         "/admin/v1/keys",
         "/admin/v1/keys/rotate",
         "/admin/v1/audit",
+        "/admin/v1/users",
+        "/admin/v1/users/{user}",
+        "/admin/v1/users/{user}/grants",
+        "/admin/v1/users/{user}/grants/{client_id}",
         "/metrics",
     ] {
         assert!(paths.contains_key(p), "{p} is documented");
+    }
+    // OpenAPI 3.1 §4.8.10.1: operationId is unique in the document; tools
+    // (schemathesis' inferred links among them) resolve operations by it.
+    let mut ids = std::collections::BTreeSet::new();
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            if let Some(id) = op.get("operationId").and_then(Value::as_str) {
+                assert!(
+                    ids.insert(id.to_owned()),
+                    "operationId {id} repeats at {method} {path}"
+                );
+            }
+        }
     }
     assert_eq!(
         doc["components"]["securitySchemes"]["oauth2"]["flows"]["clientCredentials"]["tokenUrl"],

@@ -7,6 +7,7 @@ mod harness;
 mod redirect_catcher;
 
 mod admin;
+mod admin_users;
 mod authcode;
 mod bad_input;
 mod browser_smoke;
