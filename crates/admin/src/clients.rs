@@ -18,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::Admin;
 use crate::auth::{ADMIN_SCOPE, Caller};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, SecretString};
 
 pub const TAG: &str = "clients";
 
@@ -58,8 +58,8 @@ pub struct CreateClient {
     pub metadata: Option<BTreeMap<String, String>>,
     /// A secret chosen by a person (16-512 characters, stored with Argon2id).
     /// When absent a 256-bit secret is generated and returned once.
-    #[schema(min_length = 16, max_length = 512)]
-    pub client_secret: Option<String>,
+    #[schema(value_type = Option<String>, format = Password, min_length = 16, max_length = 512)]
+    pub client_secret: Option<SecretString>,
     /// A request-rate limit on the token and introspection endpoints.
     pub rate_limit: Option<RateLimit>,
     /// Skip the consent page: the user's login is the approval (only for
@@ -226,7 +226,7 @@ pub async fn create(
         scope_matching: b.scope_matching.unwrap_or_default(),
         token_settings: b.token_settings.unwrap_or_default(),
         metadata: b.metadata.unwrap_or_default(),
-        secret: b.client_secret,
+        secret: b.client_secret.map(|s| s.0),
         rate_limit: b.rate_limit,
         skip_consent: b.skip_consent.unwrap_or(false),
     };
@@ -395,4 +395,23 @@ pub async fn revoke_secret(
 ) -> Result<StatusCode, ApiError> {
     clients::revoke_secret(&admin.app.svc, &id, &secret_id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chosen_client_secret_is_never_printed() {
+        let b: CreateClient =
+            serde_json::from_str(r#"{"client_name":"a","client_secret":"hunter2hunter2hunter2"}"#)
+                .unwrap();
+        assert!(!format!("{b:?}").contains("hunter2"));
+        let e = serde_json::from_str::<CreateClient>(
+            r#"{"client_name":"a","client_secret":12345678901234567}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!e.contains("12345678901234567"), "{e}");
+    }
 }

@@ -4,7 +4,10 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
-use serde::de::DeserializeOwned;
+use std::fmt;
+
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer};
 
 use crate::error::ApiError;
 
@@ -120,6 +123,26 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
                     format!("bad path parameter: {}", e.body_text()),
                 )
             })
+    }
+}
+
+/// A secret (a password, a chosen client secret) from a request body. Its `Debug` is redacted, and a value of
+/// the wrong JSON type is refused without quoting it (serde's own message
+/// would: "invalid type: integer `12345678`").
+pub struct SecretString(pub(crate) String);
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretString {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) => Ok(Self(s)),
+            _ => Err(D::Error::custom("expected a string")),
+        }
     }
 }
 

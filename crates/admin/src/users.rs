@@ -4,18 +4,16 @@
 //! maps JSON to them.
 //!
 //! A password travels in the request body only. It is read into
-//! [`Password`], which neither prints (`Debug`) nor echoes itself in a
+//! [`SecretString`], which neither prints (`Debug`) nor echoes itself in a
 //! parse error, and it is never part of a response or an audit detail.
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::de::Error as _;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use tollgate_authz::users::{self, UserGrantsView, UserPatch, UserView};
 use tollgate_core::user::{MAX_ATTRIBUTE_LEN, MAX_ATTRIBUTES};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
@@ -24,29 +22,9 @@ use utoipa::{IntoParams, ToSchema};
 use crate::Admin;
 use crate::clients::{max_len, page_limit};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, SecretString};
 
 pub const TAG: &str = "users";
-
-/// A password from a request body. Its `Debug` is redacted, and a value of
-/// the wrong JSON type is refused without quoting it (serde's own message
-/// would: "invalid type: integer `12345678`").
-pub struct Password(String);
-
-impl fmt::Debug for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl<'de> Deserialize<'de> for Password {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match serde_json::Value::deserialize(d)? {
-            serde_json::Value::String(s) => Ok(Self(s)),
-            _ => Err(D::Error::custom("expected a string")),
-        }
-    }
-}
 
 /// The schema of `attributes`: what `User::validate` enforces, as far as
 /// JSON Schema can say it (the limits are counted in UTF-8 bytes by the
@@ -95,7 +73,7 @@ pub struct CreateUser {
         max_length = 256,
         example = "correct horse battery staple"
     )]
-    pub password: Password,
+    pub password: SecretString,
     #[schema(schema_with = attributes_schema)]
     pub attributes: Option<BTreeMap<String, String>>,
 }
@@ -106,7 +84,7 @@ pub struct CreateUser {
 pub struct UpdateUser {
     /// A new password (8-256 characters). Ends the user's login sessions.
     #[schema(value_type = Option<String>, format = Password, min_length = 8, max_length = 256)]
-    pub password: Option<Password>,
+    pub password: Option<SecretString>,
     /// A disabled user cannot sign in or use the password grant; disabling
     /// also ends their sessions and revokes their tokens.
     pub enabled: Option<bool>,
