@@ -64,3 +64,80 @@ async fn demo_commands_work_as_printed() {
         1
     );
 }
+
+/// The README's authorization code flow against `serve --demo`: the printed
+/// demo user signs in, consents for the demo public client, and the code is
+/// exchanged with its PKCE verifier exactly as the printed curl line does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_authorization_code_flow_works() {
+    use crate::authcode::{VERIFIER, csrf_in, location, login, no_redirects, query_of};
+    use crate::login::request_in;
+
+    let s = Server::start_with(Backend::Sqlite, &[], &["--demo"]).await;
+    let printed = s.stdout.join("\n");
+    let line = printed
+        .lines()
+        .find(|l| l.contains("authorization code flow with PKCE, as user demo / "))
+        .expect("the code-flow section");
+    let password = line
+        .split("as user demo / ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    let http = no_redirects();
+    let cookie = login(&s, &http, "demo", password).await;
+    let redirect = "http://127.0.0.1:8765/callback";
+    let mut url = reqwest::Url::parse(&s.url("/oauth2/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", "demo-spa")
+        .append_pair("redirect_uri", redirect)
+        .append_pair("scope", "demo.read")
+        .append_pair("state", "xyz")
+        .append_pair(
+            "code_challenge",
+            &tollgate_jose::secrets::pkce_s256(VERIFIER),
+        )
+        .append_pair("code_challenge_method", "S256");
+    let page = http
+        .get(url)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200, "the consent page");
+    let html = page.text().await.unwrap();
+    let r = http
+        .post(s.url("/oauth2/consent"))
+        .header("cookie", &cookie)
+        .form(&[
+            ("csrf_token", csrf_in(&html)),
+            ("request", request_in(&html)),
+            ("decision", "allow".into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let back = query_of(&location(&r));
+    assert!(location(&r).starts_with(redirect));
+    assert_eq!(back["state"], "xyz");
+    let r = s
+        .post_form(
+            "/oauth2/token",
+            None,
+            &[
+                ("grant_type", "authorization_code"),
+                ("client_id", "demo-spa"),
+                ("code", &back["code"]),
+                ("redirect_uri", redirect),
+                ("code_verifier", VERIFIER),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let tok: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(tok["scope"], "demo.read");
+    assert!(tok["refresh_token"].is_string());
+}

@@ -103,7 +103,7 @@ async fn user_grants_are_listed_and_revoked_from_the_cli(backend: Backend) {
 }
 
 /// The hidden `request` field of a consent page (HTML-escaped by the template).
-fn request_in(html: &str) -> String {
+pub fn request_in(html: &str) -> String {
     let field = "name=\"request\" value=\"";
     let at = html.find(field).expect("a request field") + field.len();
     html[at..]
@@ -162,6 +162,61 @@ async fn consent_form_csrf_and_public_loopback_clients(backend: Backend) {
     assert!(back.contains_key("code"));
     // A public client on a loopback redirect is asked again (RFC 8252 §8.6).
     assert_eq!(ask().await.status(), 200);
+}
+
+/// The session cookie carries the seed's settings (name, domain, path,
+/// lifetime, Secure, HttpOnly) and SameSite=Lax.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_cookie_follows_the_settings() {
+    let s = crate::harness::Server::start_with(
+        Backend::Sqlite,
+        &[
+            ("TOLLGATE_LOGIN__COOKIE_NAME", "acme_sso"),
+            ("TOLLGATE_LOGIN__COOKIE_DOMAIN", "localhost"),
+            ("TOLLGATE_LOGIN__COOKIE_PATH", "/oauth2"),
+            ("TOLLGATE_LOGIN__SESSION_LIFETIME_SECS", "900"),
+            ("TOLLGATE_LOGIN__COOKIE_SECURE", "true"),
+        ],
+        &[],
+    )
+    .await;
+    crate::authcode::add_user(&s, "carol");
+    let http = no_redirects();
+    let page = http.get(s.url("/oauth2/login")).send().await.unwrap();
+    let nonce = set_cookie(&page, "acme_sso_csrf").expect("the form's nonce cookie");
+    let csrf = csrf_in(&page.text().await.unwrap());
+    let r = http
+        .post(s.url("/oauth2/login"))
+        .header("cookie", &nonce)
+        .form(&[
+            ("username", "carol"),
+            ("password", PASSWORD),
+            ("csrf_token", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let full = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with("acme_sso="))
+        .expect("the session cookie");
+    for attr in [
+        "Path=/oauth2",
+        "Max-Age=900",
+        "Domain=localhost",
+        "HttpOnly",
+        "Secure",
+        "SameSite=Lax",
+    ] {
+        assert!(
+            full.split("; ").any(|a| a == attr),
+            "{attr} missing in {full}"
+        );
+    }
 }
 
 crate::on_both_backends!(
