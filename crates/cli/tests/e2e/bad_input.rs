@@ -4,7 +4,11 @@ use serde_json::Value;
 
 use crate::harness::{Backend, Server};
 
-crate::on_both_backends!(token_endpoint_bad_input, unknown_paths_and_methods);
+crate::on_both_backends!(
+    token_endpoint_bad_input,
+    unknown_paths_and_methods,
+    page_endpoints_bad_input
+);
 
 struct Case {
     name: &'static str,
@@ -257,4 +261,95 @@ async fn unknown_paths_and_methods(b: Backend) {
     assert_eq!(r.status(), 200);
     let r = s.http.get(s.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
+}
+
+/// The authorization endpoint and the pages: malformed and hostile input is
+/// a 4xx page (or a redirect back to a verified client), never a 500, and
+/// never a redirect to a URI the client did not register.
+async fn page_endpoints_bad_input(b: Backend) {
+    let s = Server::start(b).await;
+    s.add_client(
+        "web",
+        &[
+            "--grant",
+            "authorization_code",
+            "--redirect-uri",
+            "https://app.example/cb",
+            "--scope",
+            "read",
+        ],
+    );
+    let http = crate::authcode::no_redirects();
+    let long = "a".repeat(5000);
+    let gets = [
+        ("/oauth2/authorize", 400),
+        ("/oauth2/authorize?client_id=web&client_id=web", 400),
+        ("/oauth2/authorize?client_id=%FF%FE", 400),
+        ("/oauth2/authorize?client_id=no%20such", 400),
+        (
+            "/oauth2/authorize?client_id=web&redirect_uri=javascript:alert(1)",
+            400,
+        ),
+        (
+            "/oauth2/authorize?client_id=web&redirect_uri=https://app.example/cb%0d%0aX:1",
+            400,
+        ),
+        (
+            "/oauth2/authorize?client_id=web&response_type=code&state=%00%01",
+            302,
+        ),
+        ("/oauth2/login?continue=https://evil.example/", 200),
+        ("/oauth2/login?continue=%FF", 200),
+        ("/oauth2/consents", 302),
+    ];
+    for (path, want) in gets {
+        let r = http.get(s.url(path)).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), want, "GET {path}");
+        if let Some(l) = r.headers().get("location") {
+            let l = l.to_str().unwrap();
+            assert!(
+                l.starts_with("https://app.example/cb?") || l.starts_with("/oauth2/login"),
+                "GET {path} redirected to {l}"
+            );
+        }
+    }
+    let state = format!("/oauth2/authorize?client_id=web&response_type=code&state={long}");
+    let r = http.get(s.url(&state)).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        400,
+        "an overlong state is not echoed into a redirect"
+    );
+    let posts: [(&str, &[u8], u16); 7] = [
+        ("/oauth2/login", b"", 403),
+        (
+            "/oauth2/login",
+            b"username=%FF&password=x&csrf_token=y",
+            400,
+        ),
+        ("/oauth2/login", b"username=a&username=b", 400),
+        ("/oauth2/consent", b"", 400),
+        (
+            "/oauth2/consent",
+            b"request=client_id%3Dweb&decision=allow&csrf_token=x",
+            302,
+        ),
+        ("/oauth2/consents/revoke", b"client_id=web", 303),
+        ("/oauth2/logout", b"", 303),
+    ];
+    for (path, body, want) in posts {
+        let r = http
+            .post(s.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status().as_u16(),
+            want,
+            "POST {path} {}",
+            String::from_utf8_lossy(body)
+        );
+    }
 }
