@@ -31,6 +31,12 @@ SEED_EXPIRED="${BENCH_SEED_EXPIRED:-200000}" # expired tokens refilled before ea
 TS="$(date -u +%Y%m%dT%H%M%SZ)"
 RESULTS="$OUT_DIR/results-$TS.jsonl"
 CEILING_TARGET_DIR="${BENCH_CEILING_TARGET_DIR:-$ROOT/target/bench-ceiling}"
+# Single-use scenarios (authcode_sqlite, refresh_sqlite): how many codes or
+# refresh tokens to prepare per run. Expected rate: measured in the warm-up
+# (and raised by every run) unless BENCH_SINGLE_USE_RATE fixes it.
+SINGLE_USE_RATE="${BENCH_SINGLE_USE_RATE:-}"      # requests/s; empty = measure
+SINGLE_USE_SAFETY="${BENCH_SINGLE_USE_SAFETY:-2}" # values prepared = rate x duration x this
+SINGLE_USE_RETRIES="${BENCH_SINGLE_USE_RETRIES:-1}" # reruns of a run that ran out
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -247,8 +253,15 @@ print(con.execute("SELECT count(*) FROM tokens WHERE expires_at < ?", (int(time.
     EXTRA_JSON="{\"expired_seeded\":$SEED_EXPIRED,\"expired_left\":$left}"
 }
 
-# start_tollgate BACKEND: fresh data dir (and schema), one client, a server.
-# Sets SERVER_PID, SERVER_URL, AUTH_HEADER.
+# Extra `tollgate client add` arguments for the next start_tollgate.
+CLIENT_ARGS=()
+# With WITH_USER=1, start_tollgate also creates the user "bench" with the
+# password USER_PASSWORD (for the login form).
+USER_PASSWORD=""
+
+# start_tollgate BACKEND: fresh data dir (and schema), one client "bench"
+# (registered with CLIENT_ARGS), a server. Sets SERVER_PID, SERVER_URL,
+# AUTH_HEADER, CLIENT_BASIC (the base64 "id:secret"), CLIENT_ID.
 start_tollgate() {
     local backend="$1" dir schema="" creds id secret logf
     dir="$(mktemp -d "$WORK/data-$backend.XXXX")"
@@ -261,11 +274,18 @@ start_tollgate() {
     if [ "${SEED:-0}" -gt 0 ]; then
         seed_store "$backend" "$dir" "$schema" "$SEED"
     fi
-    creds="$("$TOLLGATE_BIN" client add bench --scope "read write" --json)" \
+    creds="$("$TOLLGATE_BIN" client add bench --scope "read write" "${CLIENT_ARGS[@]}" --json)" \
         || die "tollgate client add failed ($backend)"
     id="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])' <<<"$creds")"
     secret="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])' <<<"$creds")"
-    AUTH_HEADER="Authorization: Basic $(printf '%s:%s' "$id" "$secret" | base64 -w0)"
+    CLIENT_ID="$id"
+    CLIENT_BASIC="$(printf '%s:%s' "$id" "$secret" | base64 -w0)"
+    AUTH_HEADER="Authorization: Basic $CLIENT_BASIC"
+    if [ "${WITH_USER:-0}" = 1 ]; then
+        USER_PASSWORD="bench-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')"
+        printf '%s\n' "$USER_PASSWORD" | "$TOLLGATE_BIN" user add bench --password-stdin >/dev/null \
+            || die "tollgate user add failed ($backend)"
+    fi
     logf="$dir/server.out"
     "$TOLLGATE_BIN" serve >"$logf" 2>"$dir/server.err" &
     SERVER_PID=$!
@@ -289,7 +309,9 @@ get_token() {
 # ------------------------------------------------------------------- load ---
 
 # run_load SECONDS CONCURRENCY URL BODY JSON_OUT [HEADER]
-# BODY empty = GET. Writes a normalized JSON summary to JSON_OUT.
+# BODY empty = GET. Writes a normalized JSON summary to JSON_OUT. With
+# VALUES_FILE set (wrk only), each request's body is BODY followed by the
+# next single-use value of that file.
 run_load() {
     local secs="$1" conc="$2" url="$3" body="$4" out="$5" header="${6:-}"
     case "$LOADGEN" in
@@ -307,6 +329,7 @@ run_load() {
             [ "$conc" -lt "$threads" ] && threads="$conc"
             WRK_BODY="$body" WRK_HEADER="$header" \
                 WRK_TOKEN_PREFIX="${RANDOM_TOKEN_PREFIX:-}" WRK_TOKEN_COUNT="${RANDOM_TOKEN_COUNT:-0}" \
+                WRK_VALUES_FILE="${VALUES_FILE:-}" WRK_THREADS="$threads" \
                 wrk -t"$threads" -c"$conc" -d"${secs}s" --latency -s "$BENCH_DIR/wrk.lua" "$url" \
                 >"$out.raw" 2>"$out.err" || { cat "$out.err" >&2; die "wrk failed"; }
             python3 "$BENCH_DIR/summarize.py" wrk "$out.raw" >"$out"
@@ -317,27 +340,42 @@ run_load() {
 declare -A CEILING_RPS=()
 
 # measure SCENARIO URL BODY [HEADER]: warm-up, then one run per concurrency.
+# Hooks (optional): BEFORE_WARMUP, AFTER_WARMUP JSON_OUT, BEFORE_RUN CONC,
+# AFTER_RUN CONC JSON_OUT (may set EXTRA_JSON, and RERUN=1 to run again,
+# at most SINGLE_USE_RETRIES times).
 measure() {
-    local scenario="$1" url="$2" body="$3" header="${4:-}" conc out perf_pid line ceiling
+    local scenario="$1" url="$2" body="$3" header="${4:-}" conc out perf_pid line ceiling attempt
+    [ -n "${BEFORE_WARMUP:-}" ] && "$BEFORE_WARMUP"
     log "$scenario: warm-up ${WARMUP}s"
     run_load "$WARMUP" 16 "$url" "$body" "$WORK/warmup.json" "$header"
+    [ -n "${AFTER_WARMUP:-}" ] && "$AFTER_WARMUP" "$WORK/warmup.json"
     for conc in $CONCURRENCY; do
         out="$WORK/$scenario-c$conc.json"
-        perf_pid=""
-        if [ "$PERF" = "$scenario:$conc" ]; then
-            local pdata="$OUT_DIR/perf-$scenario-c$conc-$TS.data"
-            log "$scenario c=$conc: perf record -g on pid $SERVER_PID -> $pdata"
-            perf record -e cpu-clock -g -F 999 -p "$SERVER_PID" -o "$pdata" -- sleep "$DURATION" >/dev/null 2>"$WORK/perf.err" &
-            perf_pid=$!
-        fi
-        [ -n "${BEFORE_RUN:-}" ] && "$BEFORE_RUN" "$conc"
-        log "$scenario c=$conc: ${DURATION}s"
-        run_load "$DURATION" "$conc" "$url" "$body" "$out" "$header"
-        EXTRA_JSON="{}"
-        [ -n "${AFTER_RUN:-}" ] && "$AFTER_RUN" "$conc"
-        if [ -n "$perf_pid" ]; then
-            wait "$perf_pid" || { cat "$WORK/perf.err" >&2; log "perf record failed"; }
-        fi
+        attempt=0
+        while :; do
+            [ -n "${BEFORE_RUN:-}" ] && "$BEFORE_RUN" "$conc"
+            perf_pid=""
+            if [ "$PERF" = "$scenario:$conc" ]; then
+                local pdata="$OUT_DIR/perf-$scenario-c$conc-$TS.data"
+                log "$scenario c=$conc: perf record -g on pid $SERVER_PID -> $pdata"
+                perf record -e cpu-clock -g -F 999 -p "$SERVER_PID" -o "$pdata" -- sleep "$DURATION" >/dev/null 2>"$WORK/perf.err" &
+                perf_pid=$!
+            fi
+            log "$scenario c=$conc: ${DURATION}s"
+            run_load "$DURATION" "$conc" "$url" "$body" "$out" "$header"
+            EXTRA_JSON="{}"
+            RERUN=0
+            [ -n "${AFTER_RUN:-}" ] && "$AFTER_RUN" "$conc" "$out"
+            if [ -n "$perf_pid" ]; then
+                wait "$perf_pid" || { cat "$WORK/perf.err" >&2; log "perf record failed"; }
+            fi
+            if [ "$RERUN" = 1 ] && [ "$attempt" -lt "$SINGLE_USE_RETRIES" ]; then
+                attempt=$((attempt + 1))
+                log "$scenario c=$conc: running it again (attempt $((attempt + 1)))"
+                continue
+            fi
+            break
+        done
         if [ "$scenario" = ceiling ]; then
             CEILING_RPS[$conc]="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rps"])' "$out")"
         fi
@@ -418,6 +456,158 @@ start_tollgate_seeded() { # BACKEND COUNT
     SEED="$2" NO_TOKEN_CACHE=1 start_tollgate "$1"
 }
 
+# ------------------------------------------------- single-use credentials ---
+#
+# authcode_sqlite and refresh_sqlite present a value that the server accepts
+# once (an authorization code; a refresh token that rotation revokes). They
+# are prepared over HTTP before each run (bench/single_use.py) into a file
+# that wrk.lua hands out, each line exactly once across wrk's threads; a
+# thread that runs out stops instead of reusing one, and the run is then
+# done again with more values (SINGLE_USE_RETRIES) or reported with
+# "exhausted": true. How many: the expected rate (BENCH_SINGLE_USE_RATE, else
+# measured in the warm-up and raised by every run) x duration x
+# SINGLE_USE_SAFETY.
+
+PKCE_VERIFIER="tollgate-bench-pkce-verifier-0123456789-abcdefghijklmnopqrstuvwxyz"
+BENCH_REDIRECT_URI="https://bench.example/cb"
+SU_RATE=0          # expected requests/s for the current scenario
+SU_PREPARE=""      # prepare_codes | prepare_refresh_tokens
+SU_PREPARED=0      # values in the current VALUES_FILE
+SU_EXHAUSTED=0     # the last run ran out
+
+# prepare_codes COUNT FILE: COUNT authorization codes through GET
+# /oauth2/authorize with the signed-in session (SESSION_COOKIE).
+prepare_codes() {
+    BENCH_SESSION="$SESSION_COOKIE" python3 "$BENCH_DIR/single_use.py" codes "$SERVER_URL" \
+        "$CLIENT_ID" "$BENCH_REDIRECT_URI" "$PKCE_CHALLENGE" "$1" "$2" \
+        || die "could not prepare $1 authorization codes"
+}
+
+# prepare_refresh_tokens COUNT FILE: COUNT refresh tokens, one
+# client_credentials request each (client_credentials_refresh).
+prepare_refresh_tokens() {
+    BENCH_BASIC="$CLIENT_BASIC" python3 "$BENCH_DIR/single_use.py" refresh "$SERVER_URL" read "$1" "$2" \
+        || die "could not prepare $1 refresh tokens"
+}
+
+su_prepare() { # SECONDS LABEL
+    local n
+    n="$(python3 -c 'import math,sys; print(max(1000, math.ceil(float(sys.argv[1]) * float(sys.argv[2]) * float(sys.argv[3]))))' \
+        "$SU_RATE" "$1" "$SINGLE_USE_SAFETY")"
+    [ "$SU_EXHAUSTED" = 1 ] && n=$((SU_PREPARED * 3))
+    VALUES_FILE="$WORK/values-$2.txt"
+    log "preparing $n single-use values for $2 (expected ${SU_RATE}/s)"
+    "$SU_PREPARE" "$n" "$VALUES_FILE"
+    SU_PREPARED="$n"
+}
+
+su_before_warmup() {
+    SU_EXHAUSTED=0
+    SU_RATE="${SINGLE_USE_RATE:-2000}"
+    su_prepare "$WARMUP" warmup
+}
+
+# The warm-up's rate (responses/s; if it ran out, at least its values over
+# its duration) becomes the expected rate unless BENCH_SINGLE_USE_RATE is set.
+su_after_warmup() { # JSON_OUT
+    local rate
+    rate="$(python3 -c 'import json,sys
+s = json.load(open(sys.argv[1]))
+u = s.get("single_use") or {}
+r = s["rps"]
+if u.get("exhausted_threads"):
+    # It ran out: the rate was at least this.
+    r = max(r, u["values_loaded"] / float(sys.argv[2]))
+print(round(r))' "$1" "$WARMUP")"
+    [ -z "$SINGLE_USE_RATE" ] && SU_RATE="$rate"
+    log "warm-up: at least ${rate} responses/s"
+    rm -f "$VALUES_FILE"
+    return 0
+}
+
+su_before_run() { # CONCURRENCY
+    su_prepare "$DURATION" "c$1"
+}
+
+su_after_run() { # CONCURRENCY JSON_OUT
+    local info rate
+    info="$(python3 -c 'import json,sys
+s = json.load(open(sys.argv[1]))
+u = s.get("single_use") or {}
+ex = 1 if u.get("exhausted_threads") else 0
+print(ex, round(s["rps"]), json.dumps({
+    "values_prepared": int(sys.argv[2]),
+    "values_handed_out": u.get("values_handed_out"),
+    "exhausted": bool(ex),
+}, separators=(",", ":")))' "$2" "$SU_PREPARED")"
+    read -r SU_EXHAUSTED rate EXTRA_JSON <<<"$info"
+    if [ -s "$2.err" ]; then
+        log "wrk reported (first non-200 answers of each thread):"
+        sed 's/^/[bench]   /' "$2.err" >&2
+    fi
+    if [ "$SU_EXHAUSTED" = 1 ]; then
+        log "c=$1: the $SU_PREPARED prepared values ran out before the end: figures not valid"
+        RERUN=1
+    fi
+    [ "$rate" -gt "$SU_RATE" ] && [ -z "$SINGLE_USE_RATE" ] && SU_RATE="$rate"
+    rm -f "$VALUES_FILE"
+    return 0
+}
+
+measure_single_use() { # SCENARIO URL BODY_PREFIX HEADER
+    BEFORE_WARMUP=su_before_warmup AFTER_WARMUP=su_after_warmup \
+        BEFORE_RUN=su_before_run AFTER_RUN=su_after_run measure "$@"
+    VALUES_FILE=""
+}
+
+# The authorization-code exchange: a confidential client with PKCE (S256),
+# consent skipped, one signed-in user; codes from GET /oauth2/authorize.
+scenario_authcode() { # BACKEND NAME
+    local saved="$LOADGEN" redirect_enc
+    ensure_wrk
+    LOADGEN=wrk
+    CLIENT_ARGS=(--grant authorization_code --grant refresh_token --redirect-uri "$BENCH_REDIRECT_URI" --skip-consent)
+    WITH_USER=1 start_tollgate "$1"
+    CLIENT_ARGS=()
+    SESSION_COOKIE="$(BENCH_USER_PASSWORD="$USER_PASSWORD" python3 "$BENCH_DIR/single_use.py" login "$SERVER_URL" bench)" \
+        || die "could not sign in at $SERVER_URL/oauth2/login"
+    PKCE_CHALLENGE="$(python3 "$BENCH_DIR/single_use.py" s256 "$PKCE_VERIFIER")"
+    redirect_enc="$(python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$BENCH_REDIRECT_URI")"
+    SU_PREPARE=prepare_codes
+    measure_single_use "$2" "$SERVER_URL/oauth2/token" \
+        "grant_type=authorization_code&redirect_uri=$redirect_enc&code_verifier=$PKCE_VERIFIER&code=" "$AUTH_HEADER"
+    stop_server
+    LOADGEN="$saved"
+}
+
+# Refresh in the default rotate mode: every refresh token is single-use.
+scenario_refresh_rotate() { # BACKEND NAME
+    local saved="$LOADGEN"
+    ensure_wrk
+    LOADGEN=wrk
+    CLIENT_ARGS=(--grant client_credentials --grant refresh_token --client-credentials-refresh)
+    start_tollgate "$1"
+    CLIENT_ARGS=()
+    SU_PREPARE=prepare_refresh_tokens
+    measure_single_use "$2" "$SERVER_URL/oauth2/token" "grant_type=refresh_token&refresh_token=" "$AUTH_HEADER"
+    stop_server
+    LOADGEN="$saved"
+}
+
+# Refresh in preserve mode: one refresh token, presented by every request
+# (each answer is a new access token and the same refresh token).
+scenario_refresh_preserve() { # BACKEND NAME
+    local resp rt
+    CLIENT_ARGS=(--grant client_credentials --grant refresh_token --client-credentials-refresh --refresh-mode preserve)
+    start_tollgate "$1"
+    CLIENT_ARGS=()
+    resp="$(curl -fsS -H "$AUTH_HEADER" -d 'grant_type=client_credentials&scope=read' "$SERVER_URL/oauth2/token")" \
+        || die "could not obtain a refresh token from $SERVER_URL"
+    rt="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["refresh_token"])' <<<"$resp")"
+    measure "$2" "$SERVER_URL/oauth2/token" "grant_type=refresh_token&refresh_token=$rt" "$AUTH_HEADER"
+    stop_server
+}
+
 ensure_wrk() {
     if ! command -v wrk >/dev/null 2>&1; then
         log "installing wrk (apt-get install -y wrk)"
@@ -460,6 +650,11 @@ for s in $SCENARIOS; do
         introspect_sqlite_nocache_1m) scenario_introspect_random sqlite introspect_sqlite_nocache_1m "$SEED_LIVE" ;;
         introspect_postgres_nocache_10k) scenario_introspect_random postgres introspect_postgres_nocache_10k "$SEED_SMALL" ;;
         introspect_postgres_nocache_1m) scenario_introspect_random postgres introspect_postgres_nocache_1m "$SEED_LIVE" ;;
+        authcode_sqlite) scenario_authcode sqlite authcode_sqlite ;;
+        authcode_postgres) scenario_authcode postgres authcode_postgres ;;
+        refresh_sqlite) scenario_refresh_rotate sqlite refresh_sqlite ;;
+        refresh_postgres) scenario_refresh_rotate postgres refresh_postgres ;;
+        refresh_preserve_sqlite) scenario_refresh_preserve sqlite refresh_preserve_sqlite ;;
         *) die "unknown scenario '$s'" ;;
     esac
 done

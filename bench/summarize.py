@@ -7,7 +7,8 @@ usage: summarize.py oha FILE   (oha --output-format json / --json output)
 
 rps counts every HTTP response received (whatever its status) per second of
 the run; `errors` are transport-level failures (connect, read, timeout...);
-`non_2xx` are responses whose status is not 2xx.
+`non_2xx` are responses whose status is not 2xx (with wrk.lua's single-use
+values: not 200, counted by the script; see "single_use").
 """
 import json
 import sys
@@ -43,7 +44,7 @@ def wrk(path):
     w = json.loads(line[5:])
     secs = w["duration_us"] / 1e6
     errors = w["connect"] + w["read"] + w["write"] + w["timeout"]
-    return {
+    out = {
         "rps": w["requests"] / secs if secs else 0.0,
         "p50_ms": w["p50_us"] / 1000,
         "p99_ms": w["p99_us"] / 1000,
@@ -53,6 +54,14 @@ def wrk(path):
         "requests": w["requests"],
         "error_kinds": {k: w[k] for k in ("connect", "read", "write", "timeout") if w[k]},
     }
+    if "values_loaded" in w:
+        # Single-use values (wrk.lua's WRK_VALUES_FILE): the script counted
+        # every answer other than 200 itself.
+        out["non_2xx"] = w["non_200"]
+        out["single_use"] = {k: w[k] for k in (
+            "values_loaded", "values_handed_out", "ok_200", "non_200",
+            "exhausted_threads", "stray_after_exhaustion")}
+    return out
 
 
 if __name__ == "__main__":
