@@ -28,8 +28,10 @@ pub const CONSENT_PATH: &str = "/oauth2/consent";
 enum Outcome {
     /// A page about the request itself (unknown client, bad redirect URI).
     Page(StatusCode, OAuthError),
-    /// Back to the client (a code, a token or an error).
+    /// Back to the client with a code or a token.
     Redirect(String),
+    /// Back to the client with an error (its code, for metrics and audit).
+    RedirectError(String, &'static str, String),
     /// To the login page, then back here.
     Login,
     /// Ask the user.
@@ -101,13 +103,11 @@ async fn check(app: &App, raw: &str) -> Result<Checked, Outcome> {
             redirect_uri,
             state,
             fragment,
-        } => Outcome::Redirect(error_url(
-            &app.svc,
-            &redirect_uri,
-            fragment,
-            &error,
-            state.as_deref(),
-        )),
+        } => Outcome::RedirectError(
+            error_url(&app.svc, &redirect_uri, fragment, &error, state.as_deref()),
+            error.code(),
+            error.description().to_owned(),
+        ),
     };
     let id = authorize::client_id(&get).map_err(page)?;
     let client = match app.svc.client(id.as_str()).await {
@@ -130,13 +130,17 @@ async fn check(app: &App, raw: &str) -> Result<Checked, Outcome> {
 
 /// An error for a validated request: it goes back to the client.
 fn back_to_client(svc: &crate::Services, req: &AuthorizationRequest, e: &OAuthError) -> Outcome {
-    Outcome::Redirect(error_url(
-        svc,
-        &req.redirect_uri,
-        req.response_type.uses_fragment(),
-        e,
-        req.state.as_deref(),
-    ))
+    Outcome::RedirectError(
+        error_url(
+            svc,
+            &req.redirect_uri,
+            req.response_type.uses_fragment(),
+            e,
+            req.state.as_deref(),
+        ),
+        e.code(),
+        e.description().to_owned(),
+    )
 }
 
 fn unavailable(e: Error) -> Outcome {
@@ -261,6 +265,17 @@ fn finish(
             app.pages.error(status, e.code(), e.description())
         }
         Outcome::Redirect(url) => found(&url),
+        Outcome::RedirectError(url, code, reason) => {
+            telemetry::oauth_error("authorize", code);
+            app.svc.audit(
+                "authorize.rejected",
+                None,
+                code,
+                addr,
+                json!({"reason": reason, "redirected": true}),
+            );
+            found(&url)
+        }
         Outcome::Login => {
             let cont = format!("{PATH}?{raw}");
             let url = format!(

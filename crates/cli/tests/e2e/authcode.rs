@@ -343,6 +343,12 @@ async fn pkce_is_enforced(backend: Backend) {
         assert_eq!(back["state"], "s1");
         assert_eq!(back["iss"], t.s.url(""));
     }
+    // Errors sent back to the client are audited too.
+    let events = t.s.audit_events("authorize.rejected", 2).await;
+    assert!(
+        events.iter().all(|e| e["detail"]["redirected"] == true),
+        "{events:?}"
+    );
 }
 
 async fn redirect_uri_mismatch_never_redirects(backend: Backend) {
