@@ -107,6 +107,17 @@ impl<S: Store + 'static> CodeStore for Bounded<S> {
     async fn consume_code(&self, hash: &TokenHash, now: i64) -> Result<Option<(CodeRecord, bool)>> {
         self.run(self.inner.consume_code(hash, now)).await
     }
+    async fn find_code(&self, hash: &TokenHash) -> Result<Option<CodeRecord>> {
+        self.run(self.inner.find_code(hash)).await
+    }
+    async fn redeem_code(
+        &self,
+        hash: &TokenHash,
+        now: i64,
+        tokens: Vec<TokenRecord>,
+    ) -> Result<bool> {
+        self.run(self.inner.redeem_code(hash, now, tokens)).await
+    }
     async fn purge_codes(&self, before: i64, limit: u32) -> Result<u64> {
         self.run(self.inner.purge_codes(before, limit)).await
     }

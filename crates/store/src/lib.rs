@@ -91,6 +91,19 @@ pub trait CodeStore: Send + Sync {
     /// later use returns it with `false` (RFC 6749 §4.1.2: the caller then
     /// revokes the grant). `None` when unknown.
     async fn consume_code(&self, hash: &TokenHash, now: i64) -> Result<Option<(CodeRecord, bool)>>;
+    /// The code as stored (used or not), without changing it.
+    async fn find_code(&self, hash: &TokenHash) -> Result<Option<CodeRecord>>;
+    /// Redeems a code in one transaction: marks it used if it is not yet
+    /// and, only then, inserts `tokens`. Returns false (inserting nothing)
+    /// when it was already used or does not exist. Tokens and the mark
+    /// commit together, so a concurrent second use that finds the code
+    /// used can revoke the grant and is sure to reach these tokens.
+    async fn redeem_code(
+        &self,
+        hash: &TokenHash,
+        now: i64,
+        tokens: Vec<TokenRecord>,
+    ) -> Result<bool>;
     /// Deletes up to `limit` codes that expired before `before` (used or not:
     /// an expired code can no longer be redeemed, so its replay check is moot).
     /// Returns how many were deleted.

@@ -58,6 +58,8 @@ contract!(
     rotate_refresh_rules,
     rotate_refresh_has_one_winner,
     consume_code_detects_replay,
+    redeem_code_marks_and_inserts_together_once,
+    concurrent_redemptions_have_one_winner,
     purge_codes_removes_only_expired,
     registration_token_limits,
     registration_token_concurrent_uses_never_exceed_max,
@@ -309,6 +311,59 @@ async fn consume_code_detects_replay(s: S) {
     assert!(!is_first);
     assert_eq!(again.used_at, Some(100));
     assert!(s.consume_code(&h(2), 100).await.unwrap().is_none());
+}
+
+async fn redeem_code_marks_and_inserts_together_once(s: S) {
+    let c = code(1, "svc");
+    s.insert_code(&c).await.unwrap();
+    assert_eq!(s.find_code(&h(1)).await.unwrap(), Some(c.clone()));
+    assert!(s.find_code(&h(2)).await.unwrap().is_none());
+    let pair = vec![token(10, "svc", "g1"), token(11, "svc", "g1")];
+    assert!(s.redeem_code(&h(1), 100, pair).await.unwrap());
+    assert!(s.find_token(&h(10)).await.unwrap().is_some());
+    assert_eq!(
+        s.find_code(&h(1)).await.unwrap().unwrap().used_at,
+        Some(100)
+    );
+    // A second redemption inserts nothing and keeps the first use's time.
+    let again = vec![token(12, "svc", "g1")];
+    assert!(!s.redeem_code(&h(1), 200, again).await.unwrap());
+    assert!(s.find_token(&h(12)).await.unwrap().is_none());
+    assert_eq!(
+        s.find_code(&h(1)).await.unwrap().unwrap().used_at,
+        Some(100)
+    );
+    // Unknown codes redeem nothing.
+    assert!(
+        !s.redeem_code(&h(3), 100, vec![token(13, "svc", "g1")])
+            .await
+            .unwrap()
+    );
+    assert!(s.find_token(&h(13)).await.unwrap().is_none());
+}
+
+async fn concurrent_redemptions_have_one_winner(s: S) {
+    s.insert_code(&code(1, "svc")).await.unwrap();
+    let tasks: Vec<_> = (0..8u64)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                s.redeem_code(&h(1), 100, vec![token(20 + i, "svc", "g1")])
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for t in tasks {
+        winners += usize::from(t.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+    let mut stored = 0;
+    for i in 0..8u64 {
+        stored += usize::from(s.find_token(&h(20 + i)).await.unwrap().is_some());
+    }
+    assert_eq!(stored, 1, "only the winner's tokens exist");
 }
 
 async fn purge_codes_removes_only_expired(s: S) {

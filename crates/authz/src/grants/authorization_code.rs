@@ -7,7 +7,7 @@ use tollgate_store::CodeRecord;
 
 use crate::Error;
 use crate::form::Params;
-use crate::issue::{Grant, TokenResponse, mint, settings_for};
+use crate::issue::{Grant, TokenResponse, build, settings_for};
 use crate::services::Services;
 
 fn invalid(why: &'static str) -> Error {
@@ -30,38 +30,31 @@ pub async fn grant(
         return Err(invalid("the authorization code is invalid"));
     }
     let now = svc.now();
-    // Marked used before anything else is checked: a code that was
-    // presented once is spent, whatever that attempt's fate (RFC 9700 §4.5:
-    // a code presented with a wrong verifier or by a wrong client may be
-    // stolen, so it must not stay redeemable).
-    let Some((rec, first)) = svc.store.consume_code(&token_hash(code), now).await? else {
+    let hash = token_hash(code);
+    let Some(rec) = svc.store.find_code(&hash).await? else {
         return Err(invalid("the authorization code is invalid"));
     };
-    if rec.client_id != client.id.as_str() {
-        return Err(invalid(
-            "the authorization code was issued to another client",
-        ));
-    }
-    if !first {
-        let revoked = svc.store.revoke_grant(&rec.grant_id, now).await?;
-        svc.forget_grant(&rec.grant_id);
-        revoke_again_later(svc, &rec.grant_id, now);
-        svc.audit(
-            "code.reused",
-            Some(client.id.as_str()),
-            "invalid_grant",
-            None,
-            serde_json::json!({"grant_id": rec.grant_id, "tokens_revoked": revoked}),
-        );
-        return Err(invalid(
-            "the authorization code was already used; the tokens issued for it are revoked",
-        ));
+    if rec.used_at.is_some() {
+        return Err(reused(svc, client, &rec, now).await);
     }
     if rec.expires_at <= now {
         return Err(invalid("the authorization code has expired"));
     }
-    check_redirect_uri(client, &rec, params.get("redirect_uri"))?;
-    check_pkce(client, &rec, params.get("code_verifier"))?;
+    // A code presented with a wrong client, redirect URI or verifier may be
+    // stolen, so it must not stay redeemable (RFC 9700 §4.5): such an
+    // attempt spends it.
+    let checks = if rec.client_id == client.id.as_str() {
+        check_redirect_uri(client, &rec, params.get("redirect_uri"))
+            .and_then(|()| check_pkce(client, &rec, params.get("code_verifier")))
+    } else {
+        Err(invalid(
+            "the authorization code was issued to another client",
+        ))
+    };
+    if let Err(e) = checks {
+        svc.store.consume_code(&hash, now).await?;
+        return Err(e);
+    }
     let g = Grant {
         client,
         settings: settings_for(svc, client),
@@ -73,25 +66,35 @@ pub async fn grant(
         metadata: rec.params.clone(),
         derive_from: None,
     };
-    mint(svc, &g).await
+    let (resp, records) = build(svc, &g)?;
+    // The code is marked used and the tokens stored in one transaction: a
+    // concurrent second use either finds the code unused and loses the
+    // redemption, or finds it used with these tokens already committed, so
+    // its revocation of the grant reaches them.
+    if !svc.store.redeem_code(&hash, now, records.clone()).await? {
+        return Err(reused(svc, client, &rec, now).await);
+    }
+    for r in records {
+        svc.remember_token(r).await;
+    }
+    Ok(resp)
 }
 
-/// The first use of a code may still be minting its tokens when a second
-/// use revokes the grant (the first marked the code, then inserts tokens a
-/// few milliseconds later), so the revocation would miss them. Repeating it
-/// once every request that could still be in flight has finished (one store
-/// write bound after the first second) closes that window.
-fn revoke_again_later(svc: &Services, grant_id: &str, now: i64) {
-    let store = svc.store.clone();
-    let grant_id = grant_id.to_owned();
-    tokio::spawn(async move {
-        for wait in [1, 30] {
-            tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
-            if let Err(e) = store.revoke_grant(&grant_id, now).await {
-                tracing::warn!(error = %e, "repeating the revocation of a reused code's grant failed");
-            }
-        }
-    });
+/// RFC 6749 §4.1.2: a code used twice revokes every token issued from it.
+async fn reused(svc: &Services, client: &Client, rec: &CodeRecord, now: i64) -> Error {
+    let revoked = match svc.store.revoke_grant(&rec.grant_id, now).await {
+        Ok(n) => n,
+        Err(e) => return e.into(),
+    };
+    svc.forget_grant(&rec.grant_id);
+    svc.audit(
+        "code.reused",
+        Some(client.id.as_str()),
+        "invalid_grant",
+        None,
+        serde_json::json!({"grant_id": rec.grant_id, "tokens_revoked": revoked}),
+    );
+    invalid("the authorization code was already used; the tokens issued for it are revoked")
 }
 
 /// RFC 6749 §4.1.3: when the authorization request named a redirect URI,

@@ -1,9 +1,10 @@
 //! Authorization codes (RFC 6749 §4.1.2): single use, replay detected.
 
-/// Implements [`crate::CodeStore`] for `$store`, writing through
-/// `self.$write`.
+/// Implements [`crate::CodeStore`] for `$store`, reading through
+/// `self.$read` and writing through `self.$write`. `redeem_code` uses the
+/// `insert_tokens` function that `impl_token_store!` defines in the same module.
 macro_rules! impl_code_store {
-    ($store:ty, write = $write:ident $(,)?) => {
+    ($store:ty, read = $read:ident, write = $write:ident $(,)?) => {
         #[::async_trait::async_trait]
         impl $crate::CodeStore for $store {
             async fn insert_code(&self, code: &$crate::CodeRecord) -> $crate::Result<()> {
@@ -54,6 +55,46 @@ macro_rules! impl_code_store {
                         .map($crate::rows::code)
                         .transpose()?
                         .map(|code| (code, first)))
+                })
+                .await
+            }
+
+            async fn find_code(
+                &self,
+                hash: &::tollgate_core::TokenHash,
+            ) -> $crate::Result<Option<$crate::CodeRecord>> {
+                $crate::observe::observe(Self::BACKEND, "find_code", async {
+                    let row = ::sqlx::query($crate::sql::FIND_CODE)
+                        .bind(&hash.0[..])
+                        .fetch_optional(&self.$read)
+                        .await?;
+                    row.as_ref().map($crate::rows::code).transpose()
+                })
+                .await
+            }
+
+            async fn redeem_code(
+                &self,
+                hash: &::tollgate_core::TokenHash,
+                now: i64,
+                tokens: Vec<::tollgate_core::TokenRecord>,
+            ) -> $crate::Result<bool> {
+                $crate::observe::observe(Self::BACKEND, "redeem_code", async {
+                    let mut tx = self.begin_write().await?;
+                    let first = ::sqlx::query($crate::sql::MARK_CODE_USED)
+                        .bind(&hash.0[..])
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                        > 0;
+                    if !first {
+                        tx.rollback().await?;
+                        return Ok(false);
+                    }
+                    insert_tokens(&mut tx, &tokens.iter().collect::<Vec<_>>()).await?;
+                    tx.commit().await?;
+                    Ok(true)
                 })
                 .await
             }

@@ -139,7 +139,7 @@ impl Store for PgStore {
 // The capability traits, shared with SQLite (see `crate::common`): one pool
 // serves both reads and writes.
 clients::impl_client_store!(PgStore, read = pool, write = pool);
-codes::impl_code_store!(PgStore, write = pool);
+codes::impl_code_store!(PgStore, read = pool, write = pool);
 keys::impl_key_stores!(
     PgStore,
     read = pool,

@@ -221,7 +221,7 @@ impl Store for SqliteStore {
 // The capability traits, shared with PostgreSQL (see `crate::common`): reads
 // go to the read pool, writes to the single-connection write pool.
 clients::impl_client_store!(SqliteStore, read = read, write = write);
-codes::impl_code_store!(SqliteStore, write = write);
+codes::impl_code_store!(SqliteStore, read = read, write = write);
 // No explicit lock for key rotation: `begin_write` opens it with
 // `BEGIN IMMEDIATE`, which already serializes it against every other writer.
 keys::impl_key_stores!(SqliteStore, read = read, write = write);
