@@ -3,9 +3,10 @@
 //! suite (`tests/contract.rs`) runs against both.
 //!
 //! [`open`] picks the backend from the URL, runs its migrations and returns an
-//! `Arc<dyn Store>`. Token inserts and audit events go through a batching
-//! writer (one transaction per batch, every caller answered only after
-//! `COMMIT`), so durability does not cost one fsync per request.
+//! `Arc<dyn Store>`. Token inserts, audit events and the two conditional
+//! writes of the token endpoint (`redeem_code`, `rotate_refresh`) go through a
+//! batching writer (one transaction per batch, every caller answered only
+//! after `COMMIT`), so durability does not cost one fsync per request.
 //!
 //! Secrets never reach this crate in clear: tokens, codes and registration
 //! tokens arrive as SHA-256 hashes, client secrets as keyed or Argon2 hashes,

@@ -1,8 +1,8 @@
 //! Authorization codes (RFC 6749 §4.1.2): single use, replay detected.
 
 /// Implements [`crate::CodeStore`] for `$store`, reading through
-/// `self.$read` and writing through `self.$write`. `redeem_code` uses the
-/// `insert_tokens` function that `impl_token_store!` defines in the same module.
+/// `self.$read` and writing through `self.$write`. `redeem_code` goes through
+/// the store's batching writer (`self.writer`).
 macro_rules! impl_code_store {
     ($store:ty, read = $read:ident, write = $write:ident $(,)?) => {
         #[::async_trait::async_trait]
@@ -79,23 +79,14 @@ macro_rules! impl_code_store {
                 now: i64,
                 tokens: Vec<::tollgate_core::TokenRecord>,
             ) -> $crate::Result<bool> {
-                $crate::observe::observe(Self::BACKEND, "redeem_code", async {
-                    let mut tx = self.begin_write().await?;
-                    let first = ::sqlx::query($crate::sql::MARK_CODE_USED)
-                        .bind(&hash.0[..])
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected()
-                        > 0;
-                    if !first {
-                        tx.rollback().await?;
-                        return Ok(false);
-                    }
-                    insert_tokens(&mut tx, &tokens.iter().collect::<Vec<_>>()).await?;
-                    tx.commit().await?;
-                    Ok(true)
-                })
+                // Through the batching writer: the mark and the tokens
+                // commit together, sharing the commit with the batch.
+                $crate::observe::observe(
+                    Self::BACKEND,
+                    "redeem_code",
+                    self.writer
+                        .guarded($crate::batch::Guard::MarkCode { hash: *hash, now }, tokens),
+                )
                 .await
             }
 

@@ -10,7 +10,8 @@ pub(crate) const ROWS_PER_INSERT: usize = 500;
 /// Also defines, in the invoking module,
 /// `async fn insert_tokens(conn: &mut $conn, tokens: &[&TokenRecord])`, which
 /// inserts tokens on a connection that is already inside a transaction (the
-/// batching writer's sink uses it too).
+/// batching writer's sink uses it too), and `write_batch`, the body of the
+/// batching writer's sink (see [`crate::batch::BatchSink`]).
 macro_rules! impl_token_store {
     (
         $store:ty,
@@ -43,6 +44,41 @@ macro_rules! impl_token_store {
                 qb.build().execute(&mut *conn).await?;
             }
             Ok(())
+        }
+
+        /// One batch of the batching writer on a connection that is already
+        /// inside a transaction: the guards first, in
+        /// [`crate::batch::guard_order`], then the plain tokens together with
+        /// the tokens of every guard that matched, then the events. Guarded
+        /// tokens go in after all guards: a guard can never concern a token
+        /// inserted in the same batch, since nobody learns a token's value
+        /// before its commit. Returns whether each guard matched, in the
+        /// order of `guarded`.
+        async fn write_batch(
+            conn: &mut $conn,
+            tokens: &[&::tollgate_core::TokenRecord],
+            events: &[&$crate::AuditEvent],
+            guarded: &[$crate::batch::GuardedWrite<'_>],
+        ) -> $crate::Result<Vec<bool>> {
+            let mut matched = vec![false; guarded.len()];
+            let mut all = tokens.to_vec();
+            for i in $crate::batch::guard_order(guarded) {
+                let (sql, hash, now) = guarded[i].guard.statement();
+                let hit = ::sqlx::query(sql)
+                    .bind(&hash.0[..])
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected()
+                    > 0;
+                if hit {
+                    all.extend(guarded[i].tokens.iter());
+                }
+                matched[i] = hit;
+            }
+            insert_tokens(&mut *conn, &all).await?;
+            insert_audit(&mut *conn, events).await?;
+            Ok(matched)
         }
 
         #[::async_trait::async_trait]
@@ -134,21 +170,14 @@ macro_rules! impl_token_store {
                 now: i64,
                 new: Vec<::tollgate_core::TokenRecord>,
             ) -> $crate::Result<bool> {
-                $crate::observe::observe(Self::BACKEND, "rotate_refresh", async {
-                    let mut tx = self.begin_write().await?;
-                    let done = ::sqlx::query($crate::sql::REVOKE_ACTIVE_REFRESH)
-                        .bind(&old.0[..])
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                    if done.rows_affected() == 0 {
-                        tx.rollback().await?;
-                        return Ok(false);
-                    }
-                    insert_tokens(&mut tx, &new.iter().collect::<Vec<_>>()).await?;
-                    tx.commit().await?;
-                    Ok(true)
-                })
+                // Through the batching writer: the revocation and the new
+                // tokens commit together, sharing the commit with the batch.
+                $crate::observe::observe(
+                    Self::BACKEND,
+                    "rotate_refresh",
+                    self.writer
+                        .guarded($crate::batch::Guard::RevokeRefresh { hash: *old, now }, new),
+                )
                 .await
             }
 

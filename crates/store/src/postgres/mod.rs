@@ -18,7 +18,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Postgres, SqlSafeStr, Transaction};
 use tollgate_core::TokenRecord;
 
-use crate::batch::{BatchSink, Writer};
+use crate::batch::{BatchSink, GuardedWrite, Writer};
 use crate::common::{audit, clients, codes, consents, keys, sessions, tokens, users};
 use crate::options::check_schema;
 use crate::{AuditEvent, Result, Store, StoreError, StoreOptions};
@@ -112,12 +112,16 @@ struct Sink {
 }
 
 impl BatchSink for Sink {
-    async fn write(&self, tokens: &[&TokenRecord], events: &[&AuditEvent]) -> Result<()> {
+    async fn write(
+        &self,
+        tokens: &[&TokenRecord],
+        events: &[&AuditEvent],
+        guarded: &[GuardedWrite<'_>],
+    ) -> Result<Vec<bool>> {
         let mut tx = self.pool.begin().await?;
-        insert_tokens(&mut tx, tokens).await?;
-        insert_audit(&mut tx, events).await?;
+        let matched = write_batch(&mut tx, tokens, events, guarded).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(matched)
     }
 }
 
@@ -166,3 +170,166 @@ audit::impl_audit_store!(
 users::impl_user_store!(PgStore, read = pool, write = pool);
 sessions::impl_session_store!(PgStore, read = pool, write = pool);
 consents::impl_consent_stores!(PgStore, read = pool, write = pool);
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use std::time::Instant;
+
+    use tollgate_core::{ScopeSet, TokenHash, TokenKind};
+
+    use super::*;
+    use crate::CodeStore;
+    use crate::batch::Guard;
+
+    fn url() -> String {
+        std::env::var("TOLLGATE_TEST_PG_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    }
+
+    fn code(n: u8) -> crate::CodeRecord {
+        crate::CodeRecord {
+            hash: TokenHash([n; 32]),
+            client_id: "c".into(),
+            subject: "alice".into(),
+            redirect_uri: None,
+            scope: ScopeSet::parse("read").unwrap(),
+            code_challenge: None,
+            code_challenge_method: None,
+            issued_at: 0,
+            expires_at: 600,
+            grant_id: format!("g{n}"),
+            params: Default::default(),
+            used_at: None,
+        }
+    }
+
+    fn token(n: u8) -> TokenRecord {
+        TokenRecord {
+            hash: TokenHash([n; 32]),
+            kind: TokenKind::Access,
+            client_id: "c".into(),
+            subject: None,
+            scope: ScopeSet::parse("read").unwrap(),
+            audience: Vec::new(),
+            token_type: "Bearer".into(),
+            issued_at: 0,
+            expires_at: 3_600,
+            grant_id: "g".into(),
+            revoked_at: None,
+            metadata: Default::default(),
+        }
+    }
+
+    fn mark(n: u8) -> Guard {
+        Guard::MarkCode {
+            hash: TokenHash([n; 32]),
+            now: 100,
+        }
+    }
+
+    /// A batch that PostgreSQL aborts as a deadlock victim is retried op by
+    /// op, and each guarded write then gets its real outcome instead of the
+    /// deadlock error. The batch [mark X, mark Y] holds X and waits for Y,
+    /// held by another transaction that then waits for X; that transaction
+    /// waits 10 s before looking for deadlocks, so the batch (1 s, the
+    /// server default) is the one the server aborts.
+    #[tokio::test]
+    async fn a_batch_aborted_by_a_deadlock_is_retried_alone() {
+        let schema = format!(
+            "t_batch_deadlock_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+        );
+        let opts = StoreOptions {
+            schema: Some(schema.clone()),
+            ..StoreOptions::new(url())
+        };
+        let store = PgStore::open(&url(), &opts).await.unwrap();
+        // On its own task, so the schema is dropped even if it fails.
+        let outcome = tokio::spawn(deadlock(Arc::clone(&store), schema.clone())).await;
+        store.pool.close().await;
+        let mut conn = PgConnection::connect(&url()).await.unwrap();
+        sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        if let Err(e) = outcome {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+
+    async fn deadlock(store: Arc<PgStore>, schema: String) {
+        let (x, y, z) = (1, 2, 3);
+        for n in [x, y, z] {
+            store.insert_code(&code(n)).await.unwrap();
+        }
+        // One writer task of our own, so the two redemptions share a batch.
+        let w = Arc::new(Writer::spawn(
+            "test",
+            Arc::new(Sink {
+                pool: store.pool.clone(),
+            }),
+            1,
+            64,
+            128,
+            Duration::from_secs(30),
+        ));
+        let connect = PgConnectOptions::from_str(&url())
+            .unwrap()
+            .options([("search_path", schema.as_str())]);
+        let lock =
+            |n: u8| sqlx::query("SELECT 1 FROM codes WHERE hash = $1 FOR UPDATE").bind(vec![n; 32]);
+        let mut holds_z = PgConnection::connect_with(&connect).await.unwrap();
+        let mut holds_y = PgConnection::connect_with(&connect).await.unwrap();
+        sqlx::raw_sql("BEGIN").execute(&mut holds_z).await.unwrap();
+        lock(z).execute(&mut holds_z).await.unwrap();
+        sqlx::raw_sql("BEGIN; SET LOCAL deadlock_timeout = '10s'")
+            .execute(&mut holds_y)
+            .await
+            .unwrap();
+        lock(y).execute(&mut holds_y).await.unwrap();
+        // The writer blocks on Z while the two redemptions queue behind it.
+        let spawn = |n: u8, t: Vec<TokenRecord>| {
+            let w = Arc::clone(&w);
+            tokio::spawn(async move { w.guarded(mark(n), t).await })
+        };
+        let first = spawn(z, vec![]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let redeem_x = spawn(x, vec![token(10)]);
+        let redeem_y = spawn(y, vec![token(20)]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut holds_z)
+            .await
+            .unwrap();
+        assert!(first.await.unwrap().unwrap());
+        // The batch now holds X and waits for Y; close the cycle.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let start = Instant::now();
+        sqlx::query("UPDATE codes SET used_at = used_at WHERE hash = $1")
+            .bind(vec![x; 32])
+            .execute(&mut holds_y)
+            .await
+            .expect("the batch, not this transaction, is the deadlock victim");
+        assert!(start.elapsed() >= Duration::from_millis(500));
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut holds_y)
+            .await
+            .unwrap();
+        assert!(redeem_x.await.unwrap().unwrap());
+        assert!(redeem_y.await.unwrap().unwrap());
+        for n in [10u8, 20] {
+            let found: Option<i64> =
+                sqlx::query_scalar("SELECT 1::int8 FROM tokens WHERE hash = $1")
+                    .bind(vec![n; 32])
+                    .fetch_optional(&store.pool)
+                    .await
+                    .unwrap();
+            assert!(found.is_some());
+        }
+    }
+}

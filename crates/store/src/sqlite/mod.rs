@@ -20,7 +20,7 @@ use sqlx::sqlite::{
 use sqlx::{SqlSafeStr, Sqlite, SqliteConnection, Transaction};
 use tollgate_core::TokenRecord;
 
-use crate::batch::{BatchSink, Writer};
+use crate::batch::{BatchSink, GuardedWrite, Writer};
 use crate::common::{audit, clients, codes, consents, keys, sessions, tokens, users};
 use crate::{AuditEvent, Result, SqliteSync, Store, StoreError, StoreOptions};
 
@@ -194,12 +194,16 @@ struct Sink {
 }
 
 impl BatchSink for Sink {
-    async fn write(&self, tokens: &[&TokenRecord], events: &[&AuditEvent]) -> Result<()> {
+    async fn write(
+        &self,
+        tokens: &[&TokenRecord],
+        events: &[&AuditEvent],
+        guarded: &[GuardedWrite<'_>],
+    ) -> Result<Vec<bool>> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        insert_tokens(&mut tx, tokens).await?;
-        insert_audit(&mut tx, events).await?;
+        let matched = write_batch(&mut tx, tokens, events, guarded).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(matched)
     }
 }
 
