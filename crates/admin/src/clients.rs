@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use tollgate_authz::clients::{self, ClientPatch, ClientView, NewClient};
@@ -231,13 +231,8 @@ pub async fn create(
         skip_consent: b.skip_consent.unwrap_or(false),
     };
     let view = clients::create_client(&admin.app.svc, n).await?;
-    let mut r = (StatusCode::CREATED, Json(&view)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("/admin/v1/clients/{}", view.client_id)) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(r)
+    let location = format!("/admin/v1/clients/{}", view.client_id);
+    Ok(crate::created(&view, Some(&location)))
 }
 
 #[utoipa::path(
@@ -368,10 +363,7 @@ pub async fn rotate_secret(
         ));
     }
     let view = clients::rotate_secret(&admin.app.svc, &id, grace).await?;
-    let mut r = (StatusCode::CREATED, Json(view)).into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(r)
+    Ok(crate::created(&view, None))
 }
 
 #[utoipa::path(

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -181,4 +181,16 @@ async fn metrics(State(admin): State<Arc<Admin>>) -> Response {
             .into_response(),
         None => ApiError::not_found("metrics").into_response(),
     }
+}
+
+/// A 201 answer: the new resource as JSON, its URL in `Location` when it has
+/// one, and `no-store` (a creation answer may carry a secret shown once).
+pub(crate) fn created<T: serde::Serialize>(body: &T, location: Option<&str>) -> Response {
+    let mut r = (StatusCode::CREATED, axum::Json(body)).into_response();
+    if let Some(v) = location.and_then(|l| HeaderValue::from_str(l).ok()) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
 }

@@ -3,8 +3,8 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use tollgate_authz::initial_tokens::{self, CreatedRegistrationToken};
 use tollgate_store::RegistrationTokenRecord;
@@ -135,10 +135,7 @@ pub async fn create(
         ));
     }
     let t = initial_tokens::create(&admin.app.svc, &description, expires_in, b.max_uses).await?;
-    let mut r = (StatusCode::CREATED, Json(t)).into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(r)
+    Ok(crate::created(&t, None))
 }
 
 #[utoipa::path(

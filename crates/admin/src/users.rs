@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use tollgate_authz::users::{self, UserGrantsView, UserPatch, UserView};
 use tollgate_core::user::{MAX_ATTRIBUTE_LEN, MAX_ATTRIBUTES};
@@ -172,11 +172,8 @@ pub async fn create(
         b.attributes.unwrap_or_default(),
     )
     .await?;
-    let mut r = (StatusCode::CREATED, Json(&view)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("/admin/v1/users/{}", view.id)) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(r)
+    let location = format!("/admin/v1/users/{}", view.id);
+    Ok(crate::created(&view, Some(&location)))
 }
 
 #[utoipa::path(
