@@ -87,7 +87,26 @@ pub fn user_metadata(svc: &Services, user: &User) -> BTreeMap<String, String> {
     m
 }
 
-/// Records a new user grant and returns its id.
+/// A new user grant (not yet stored).
+fn user_grant(
+    svc: &Services,
+    client: &Client,
+    user: &User,
+    grant_type: GrantType,
+    scope: &ScopeSet,
+) -> Result<UserGrantRecord, Error> {
+    Ok(UserGrantRecord {
+        grant_id: new_grant_id(svc.clock.now_millis())?,
+        subject: user.id.clone(),
+        client_id: client.id.to_string(),
+        grant_type: grant_type.as_str().to_owned(),
+        scope: scope.clone(),
+        created_at: svc.now(),
+    })
+}
+
+/// Records a new user grant and returns its id (for grants whose tokens
+/// follow at once: implicit, password).
 pub async fn record_user_grant(
     svc: &Services,
     client: &Client,
@@ -95,18 +114,9 @@ pub async fn record_user_grant(
     grant_type: GrantType,
     scope: &ScopeSet,
 ) -> Result<String, Error> {
-    let grant_id = new_grant_id(svc.clock.now_millis())?;
-    svc.store
-        .record_grant(&UserGrantRecord {
-            grant_id: grant_id.clone(),
-            subject: user.id.clone(),
-            client_id: client.id.to_string(),
-            grant_type: grant_type.as_str().to_owned(),
-            scope: scope.clone(),
-            created_at: svc.now(),
-        })
-        .await?;
-    Ok(grant_id)
+    let grant = user_grant(svc, client, user, grant_type, scope)?;
+    svc.store.record_grant(&grant).await?;
+    Ok(grant.grant_id)
 }
 
 /// Issues the code or the implicit token and returns the URL to send the
@@ -121,9 +131,7 @@ pub async fn respond(
     let metadata = user_metadata(svc, user);
     match req.response_type {
         ResponseType::Code => {
-            let grant_id =
-                record_user_grant(svc, client, user, GrantType::AuthorizationCode, &req.scope)
-                    .await?;
+            let grant = user_grant(svc, client, user, GrantType::AuthorizationCode, &req.scope)?;
             let code = random_token(settings.code_length).map_err(internal)?;
             let now = svc.now();
             let ttl = i64::try_from(settings.code_ttl).unwrap_or(600);
@@ -131,24 +139,24 @@ pub async fn respond(
                 Some((c, m)) => (Some(c.as_str().to_owned()), Some(m.as_str().to_owned())),
                 None => (None, None),
             };
-            svc.store
-                .insert_code(&CodeRecord {
-                    hash: token_hash(&code),
-                    client_id: client.id.to_string(),
-                    subject: user.id.clone(),
-                    redirect_uri: req
-                        .redirect_uri_in_request
-                        .then(|| req.redirect_uri.clone()),
-                    scope: req.scope.clone(),
-                    code_challenge: challenge,
-                    code_challenge_method: method,
-                    issued_at: now,
-                    expires_at: now.saturating_add(ttl),
-                    grant_id,
-                    params: metadata,
-                    used_at: None,
-                })
-                .await?;
+            let record = CodeRecord {
+                hash: token_hash(&code),
+                client_id: client.id.to_string(),
+                subject: user.id.clone(),
+                redirect_uri: req
+                    .redirect_uri_in_request
+                    .then(|| req.redirect_uri.clone()),
+                scope: req.scope.clone(),
+                code_challenge: challenge,
+                code_challenge_method: method,
+                issued_at: now,
+                expires_at: now.saturating_add(ttl),
+                grant_id: grant.grant_id.clone(),
+                params: metadata,
+                used_at: None,
+            };
+            // The grant record and its code in one transaction.
+            svc.store.insert_code_with_grant(&grant, &record).await?;
             Ok(redirect_url(
                 svc,
                 &req.redirect_uri,

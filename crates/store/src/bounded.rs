@@ -107,6 +107,14 @@ impl<S: Store + 'static> CodeStore for Bounded<S> {
     async fn consume_code(&self, hash: &TokenHash, now: i64) -> Result<Option<(CodeRecord, bool)>> {
         self.run(self.inner.consume_code(hash, now)).await
     }
+    async fn insert_code_with_grant(
+        &self,
+        grant: &UserGrantRecord,
+        code: &CodeRecord,
+    ) -> Result<()> {
+        self.run(self.inner.insert_code_with_grant(grant, code))
+            .await
+    }
     async fn find_code(&self, hash: &TokenHash) -> Result<Option<CodeRecord>> {
         self.run(self.inner.find_code(hash)).await
     }

@@ -88,6 +88,13 @@ pub trait TokenStore: Send + Sync {
 #[async_trait]
 pub trait CodeStore: Send + Sync {
     async fn insert_code(&self, code: &CodeRecord) -> Result<()>;
+    /// Records the user grant a code belongs to and inserts the code, in one
+    /// transaction (no grant record without its code, or the reverse).
+    async fn insert_code_with_grant(
+        &self,
+        grant: &UserGrantRecord,
+        code: &CodeRecord,
+    ) -> Result<()>;
     /// Marks the code used and returns it with `true` on its first use; on a
     /// later use returns it with `false` (RFC 6749 §4.1.2: the caller then
     /// revokes the grant). `None` when unknown.

@@ -59,6 +59,7 @@ contract!(
     rotate_refresh_has_one_winner,
     consume_code_detects_replay,
     redeem_code_marks_and_inserts_together_once,
+    code_and_its_grant_are_stored_together,
     concurrent_redemptions_have_one_winner,
     purge_codes_removes_only_expired,
     registration_token_limits,
@@ -340,6 +341,37 @@ async fn redeem_code_marks_and_inserts_together_once(s: S) {
             .unwrap()
     );
     assert!(s.find_token(&h(13)).await.unwrap().is_none());
+}
+
+async fn code_and_its_grant_are_stored_together(s: S) {
+    let c = tollgate_store::CodeRecord {
+        grant_id: "g-code".into(),
+        ..code(1, "svc")
+    };
+    s.insert_code_with_grant(&common::grant("g-code", "u1", "svc", 10), &c)
+        .await
+        .unwrap();
+    assert_eq!(s.find_code(&h(1)).await.unwrap(), Some(c.clone()));
+    assert_eq!(
+        s.list_user_grants("u1").await.unwrap()[0].grant_id,
+        "g-code"
+    );
+    // A taken grant id stores neither: the code insert is rolled back too.
+    let other = tollgate_store::CodeRecord {
+        grant_id: "g-code".into(),
+        ..code(2, "svc")
+    };
+    let again = s
+        .insert_code_with_grant(&common::grant("g-code", "u1", "svc", 10), &other)
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict)), "{again:?}");
+    assert!(s.find_code(&h(2)).await.unwrap().is_none());
+    // And a taken code hash leaves no grant record behind.
+    let dup = s
+        .insert_code_with_grant(&common::grant("g-other", "u1", "svc", 10), &c)
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict)), "{dup:?}");
+    assert_eq!(s.list_user_grants("u1").await.unwrap().len(), 1);
 }
 
 async fn concurrent_redemptions_have_one_winner(s: S) {

@@ -1,5 +1,25 @@
 //! Authorization codes (RFC 6749 §4.1.2): single use, replay detected.
 
+/// `INSERT_CODE` with a code's twelve values bound.
+macro_rules! insert_code_query {
+    ($code:expr) => {
+        ::sqlx::query($crate::sql::INSERT_CODE)
+            .bind(&$code.hash.0[..])
+            .bind($code.client_id.as_str())
+            .bind($code.subject.as_str())
+            .bind($code.redirect_uri.as_deref())
+            .bind($code.scope.to_string())
+            .bind($code.code_challenge.as_deref())
+            .bind($code.code_challenge_method.as_deref())
+            .bind($code.issued_at)
+            .bind($code.expires_at)
+            .bind($code.grant_id.as_str())
+            .bind(::sqlx::types::Json(&$code.params))
+            .bind($code.used_at)
+    };
+}
+pub(crate) use insert_code_query;
+
 /// Implements [`crate::CodeStore`] for `$store`, reading through
 /// `self.$read` and writing through `self.$write`. `redeem_code` goes through
 /// the store's batching writer (`self.writer`).
@@ -9,21 +29,28 @@ macro_rules! impl_code_store {
         impl $crate::CodeStore for $store {
             async fn insert_code(&self, code: &$crate::CodeRecord) -> $crate::Result<()> {
                 $crate::observe::observe(Self::BACKEND, "insert_code", async {
-                    ::sqlx::query($crate::sql::INSERT_CODE)
-                        .bind(&code.hash.0[..])
-                        .bind(code.client_id.as_str())
-                        .bind(code.subject.as_str())
-                        .bind(code.redirect_uri.as_deref())
-                        .bind(code.scope.to_string())
-                        .bind(code.code_challenge.as_deref())
-                        .bind(code.code_challenge_method.as_deref())
-                        .bind(code.issued_at)
-                        .bind(code.expires_at)
-                        .bind(code.grant_id.as_str())
-                        .bind(::sqlx::types::Json(&code.params))
-                        .bind(code.used_at)
+                    $crate::common::codes::insert_code_query!(code)
                         .execute(&self.$write)
                         .await?;
+                    Ok(())
+                })
+                .await
+            }
+
+            async fn insert_code_with_grant(
+                &self,
+                grant: &$crate::UserGrantRecord,
+                code: &$crate::CodeRecord,
+            ) -> $crate::Result<()> {
+                $crate::observe::observe(Self::BACKEND, "insert_code_with_grant", async {
+                    let mut tx = self.begin_write().await?;
+                    $crate::common::consents::insert_grant_query!(grant)
+                        .execute(&mut *tx)
+                        .await?;
+                    $crate::common::codes::insert_code_query!(code)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
                     Ok(())
                 })
                 .await

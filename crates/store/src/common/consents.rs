@@ -6,6 +6,20 @@
 //! to. Every "revoke this user's tokens" statement therefore goes through
 //! `user_grants`, and must run before any grant record it needs is deleted.
 
+/// `INSERT_GRANT` with a user grant's six values bound.
+macro_rules! insert_grant_query {
+    ($grant:expr) => {
+        ::sqlx::query($crate::sql::INSERT_GRANT)
+            .bind($grant.grant_id.as_str())
+            .bind($grant.subject.as_str())
+            .bind($grant.client_id.as_str())
+            .bind($grant.grant_type.as_str())
+            .bind($grant.scope.to_string())
+            .bind($grant.created_at)
+    };
+}
+pub(crate) use insert_grant_query;
+
 /// Implements [`crate::ConsentStore`] and [`crate::GrantStore`] for
 /// `$store`, reading through `self.$read` and writing through `self.$write`.
 macro_rules! impl_consent_stores {
@@ -106,13 +120,7 @@ macro_rules! impl_consent_stores {
         impl $crate::GrantStore for $store {
             async fn record_grant(&self, grant: &$crate::UserGrantRecord) -> $crate::Result<()> {
                 $crate::observe::observe(Self::BACKEND, "record_grant", async {
-                    ::sqlx::query($crate::sql::INSERT_GRANT)
-                        .bind(grant.grant_id.as_str())
-                        .bind(grant.subject.as_str())
-                        .bind(grant.client_id.as_str())
-                        .bind(grant.grant_type.as_str())
-                        .bind(grant.scope.to_string())
-                        .bind(grant.created_at)
+                    $crate::common::consents::insert_grant_query!(grant)
                         .execute(&self.$write)
                         .await?;
                     Ok(())
