@@ -86,21 +86,13 @@ macro_rules! impl_client_store {
                 limit: u32,
             ) -> $crate::Result<Vec<::tollgate_core::Client>> {
                 $crate::observe::observe(Self::BACKEND, "list_clients", async {
-                    let found = match after {
-                        Some(after) => {
-                            ::sqlx::query($crate::sql::LIST_CLIENTS_AFTER)
-                                .bind(after)
-                                .bind($crate::rows::page(limit))
-                                .fetch_all(&self.$read)
-                                .await?
-                        }
-                        None => {
-                            ::sqlx::query($crate::sql::LIST_CLIENTS)
-                                .bind($crate::rows::page(limit))
-                                .fetch_all(&self.$read)
-                                .await?
-                        }
-                    };
+                    let found = $crate::common::keyset_page!(
+                        &self.$read,
+                        $crate::sql::LIST_CLIENTS,
+                        $crate::sql::LIST_CLIENTS_AFTER,
+                        after,
+                        limit
+                    );
                     found.iter().map($crate::rows::client).collect()
                 })
                 .await

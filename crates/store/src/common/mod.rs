@@ -28,6 +28,47 @@ macro_rules! purge_batch {
 }
 pub(crate) use purge_batch;
 
+/// One keyset page (clients by id, users by username): `$first` for the
+/// first page (`$1` = limit), `$after_sql` after a cursor (`$1` = cursor,
+/// `$2` = limit). The rows, not yet decoded.
+macro_rules! keyset_page {
+    ($pool:expr, $first:expr, $after_sql:expr, $after:expr, $limit:expr) => {
+        match $after {
+            Some(after) => {
+                ::sqlx::query($after_sql)
+                    .bind(after)
+                    .bind($crate::rows::page($limit))
+                    .fetch_all($pool)
+                    .await?
+            }
+            None => {
+                ::sqlx::query($first)
+                    .bind($crate::rows::page($limit))
+                    .fetch_all($pool)
+                    .await?
+            }
+        }
+    };
+}
+pub(crate) use keyset_page;
+
+/// A plain SQL migration of one backend's set.
+pub(crate) fn migration(
+    version: i64,
+    name: &'static str,
+    sql: &'static str,
+) -> sqlx::migrate::Migration {
+    use sqlx::SqlSafeStr;
+    use sqlx::migrate::{Migration, MigrationType};
+    Migration::new(
+        version,
+        std::borrow::Cow::Borrowed(name),
+        MigrationType::Simple,
+        sql.into_sql_str(),
+        false,
+    )
+}
+
 pub(crate) mod audit;
 pub(crate) mod clients;
 pub(crate) mod codes;

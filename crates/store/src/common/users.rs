@@ -117,21 +117,13 @@ macro_rules! impl_user_store {
                 limit: u32,
             ) -> $crate::Result<Vec<::tollgate_core::User>> {
                 $crate::observe::observe(Self::BACKEND, "list_users", async {
-                    let found = match after {
-                        Some(after) => {
-                            ::sqlx::query($crate::sql::LIST_USERS_AFTER)
-                                .bind(after)
-                                .bind($crate::rows::page(limit))
-                                .fetch_all(&self.$read)
-                                .await?
-                        }
-                        None => {
-                            ::sqlx::query($crate::sql::LIST_USERS)
-                                .bind($crate::rows::page(limit))
-                                .fetch_all(&self.$read)
-                                .await?
-                        }
-                    };
+                    let found = $crate::common::keyset_page!(
+                        &self.$read,
+                        $crate::sql::LIST_USERS,
+                        $crate::sql::LIST_USERS_AFTER,
+                        after,
+                        limit
+                    );
                     found.iter().map($crate::rows::user).collect()
                 })
                 .await

@@ -7,15 +7,14 @@
 //! (`... WHERE revoked_at IS NULL`), which PostgreSQL re-checks after waiting
 //! on a concurrent writer's row lock, so the default READ COMMITTED isolation
 //! is enough.
-use std::borrow::Cow;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Connection, PgConnection, Postgres, SqlSafeStr, Transaction};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, Postgres, Transaction};
 use tollgate_core::TokenRecord;
 
 use crate::batch::{BatchSink, GuardedWrite, Writer};
@@ -34,27 +33,22 @@ pub(crate) struct PgStore {
 }
 
 fn migrator() -> Migrator {
+    use crate::common::migration;
     Migrator::with_migrations(vec![
-        Migration::new(
+        migration(
             1,
-            Cow::Borrowed("init"),
-            MigrationType::Simple,
-            include_str!("../../migrations/postgres/0001_init.sql").into_sql_str(),
-            false,
+            "init",
+            include_str!("../../migrations/postgres/0001_init.sql"),
         ),
-        Migration::new(
+        migration(
             2,
-            Cow::Borrowed("purge indexes"),
-            MigrationType::Simple,
-            include_str!("../../migrations/postgres/0002_purge_indexes.sql").into_sql_str(),
-            false,
+            "purge indexes",
+            include_str!("../../migrations/postgres/0002_purge_indexes.sql"),
         ),
-        Migration::new(
+        migration(
             3,
-            Cow::Borrowed("users, sessions, consents, grants"),
-            MigrationType::Simple,
-            include_str!("../../migrations/postgres/0003_users.sql").into_sql_str(),
-            false,
+            "users, sessions, consents, grants",
+            include_str!("../../migrations/postgres/0003_users.sql"),
         ),
     ])
 }

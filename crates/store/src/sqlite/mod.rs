@@ -7,17 +7,16 @@
 //! Write transactions start with `BEGIN IMMEDIATE` so a second process (the
 //! CLI next to a running server) waits on `busy_timeout` instead of failing
 //! with SQLITE_BUSY halfway through a read-then-write transaction.
-use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{SqlSafeStr, Sqlite, SqliteConnection, Transaction};
+use sqlx::{Sqlite, SqliteConnection, Transaction};
 use tollgate_core::TokenRecord;
 
 use crate::batch::{BatchSink, GuardedWrite, Writer};
@@ -73,34 +72,27 @@ fn spawn_checkpointer(pool: SqlitePool) -> Checkpointer {
 }
 
 fn migrator() -> Migrator {
+    use crate::common::migration;
     Migrator::with_migrations(vec![
-        Migration::new(
+        migration(
             1,
-            Cow::Borrowed("init"),
-            MigrationType::Simple,
-            include_str!("../../migrations/sqlite/0001_init.sql").into_sql_str(),
-            false,
+            "init",
+            include_str!("../../migrations/sqlite/0001_init.sql"),
         ),
-        Migration::new(
+        migration(
             2,
-            Cow::Borrowed("purge indexes"),
-            MigrationType::Simple,
-            include_str!("../../migrations/sqlite/0002_purge_indexes.sql").into_sql_str(),
-            false,
+            "purge indexes",
+            include_str!("../../migrations/sqlite/0002_purge_indexes.sql"),
         ),
-        Migration::new(
+        migration(
             3,
-            Cow::Borrowed("tokens in insertion order"),
-            MigrationType::Simple,
-            include_str!("../../migrations/sqlite/0003_tokens_rowid.sql").into_sql_str(),
-            false,
+            "tokens in insertion order",
+            include_str!("../../migrations/sqlite/0003_tokens_rowid.sql"),
         ),
-        Migration::new(
+        migration(
             4,
-            Cow::Borrowed("users, sessions, consents, grants"),
-            MigrationType::Simple,
-            include_str!("../../migrations/sqlite/0004_users.sql").into_sql_str(),
-            false,
+            "users, sessions, consents, grants",
+            include_str!("../../migrations/sqlite/0004_users.sql"),
         ),
     ])
 }
