@@ -37,21 +37,36 @@ use crate::{AuditEvent, Result, StoreError};
 
 type Reply = oneshot::Sender<Result<()>>;
 
-/// The compare-and-set statement of a guarded write: `$1` = hash, `$2` = now.
+/// The compare-and-set statement of a guarded write: `$1` = hash, `$2` =
+/// now, and for some a third parameter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Guard {
     /// `sql::MARK_CODE_USED`: the code exists and was not used yet.
     MarkCode { hash: TokenHash, now: i64 },
     /// `sql::REVOKE_ACTIVE_REFRESH`: an unrevoked, unexpired refresh token.
     RevokeRefresh { hash: TokenHash, now: i64 },
+    /// `sql::RECORD_JTI`: an assertion identifier not seen before (`$3` =
+    /// when the assertion expires).
+    FreshJti {
+        hash: TokenHash,
+        now: i64,
+        expires_at: i64,
+    },
 }
 
 impl Guard {
-    /// The statement with its two parameters.
-    pub(crate) fn statement(&self) -> (&'static str, &TokenHash, i64) {
+    /// The statement with its parameters: hash, now, and the third if any.
+    pub(crate) fn statement(&self) -> (&'static str, &TokenHash, i64, Option<i64>) {
         match self {
-            Self::MarkCode { hash, now } => (crate::sql::MARK_CODE_USED, hash, *now),
-            Self::RevokeRefresh { hash, now } => (crate::sql::REVOKE_ACTIVE_REFRESH, hash, *now),
+            Self::MarkCode { hash, now } => (crate::sql::MARK_CODE_USED, hash, *now, None),
+            Self::RevokeRefresh { hash, now } => {
+                (crate::sql::REVOKE_ACTIVE_REFRESH, hash, *now, None)
+            }
+            Self::FreshJti {
+                hash,
+                now,
+                expires_at,
+            } => (crate::sql::RECORD_JTI, hash, *now, Some(*expires_at)),
         }
     }
 
@@ -62,6 +77,7 @@ impl Guard {
         match self {
             Self::MarkCode { hash, .. } => (0, &hash.0),
             Self::RevokeRefresh { hash, .. } => (1, &hash.0),
+            Self::FreshJti { hash, .. } => (2, &hash.0),
         }
     }
 }

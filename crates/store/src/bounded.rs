@@ -24,8 +24,8 @@ use tollgate_core::{Client, TokenHash, TokenRecord, User};
 use crate::{
     AuditEvent, AuditQuery, AuditRecord, AuditStore, ClientStore, CodeRecord, CodeStore,
     ConsentRecord, ConsentStore, GrantStore, KeyStore, RegistrationTokenRecord,
-    RegistrationTokenStore, Result, SessionRecord, SessionStore, SigningKeyRecord, Store,
-    StoreError, TokenStore, UserGrantRecord, UserStore,
+    RegistrationTokenStore, ReplayStore, Result, SessionRecord, SessionStore, SigningKeyRecord,
+    Store, StoreError, TokenStore, UserGrantRecord, UserStore,
 };
 
 pub(crate) struct Bounded<S> {
@@ -138,6 +138,19 @@ impl<S: Store + 'static> KeyStore for Bounded<S> {
     }
     async fn list_keys(&self) -> Result<Vec<SigningKeyRecord>> {
         self.run(self.inner.list_keys()).await
+    }
+    async fn promote_key(&self, kid: &str, now: i64) -> Result<bool> {
+        self.run(self.inner.promote_key(kid, now)).await
+    }
+}
+
+#[async_trait]
+impl<S: Store + 'static> ReplayStore for Bounded<S> {
+    async fn record_jti(&self, hash: &TokenHash, expires_at: i64, now: i64) -> Result<bool> {
+        self.run(self.inner.record_jti(hash, expires_at, now)).await
+    }
+    async fn purge_jtis(&self, before: i64, limit: u32) -> Result<u64> {
+        self.run(self.inner.purge_jtis(before, limit)).await
     }
 }
 

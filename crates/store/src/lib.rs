@@ -126,6 +126,23 @@ pub trait KeyStore: Send + Sync {
     async fn insert_key(&self, key: &SigningKeyRecord, now: i64) -> Result<()>;
     /// All keys, newest first.
     async fn list_keys(&self) -> Result<Vec<SigningKeyRecord>>;
+    /// Makes the `Next` key `kid` the active one, retiring the active key, in
+    /// one transaction. False when `kid` is not the next key (another node
+    /// promoted it first).
+    async fn promote_key(&self, kid: &str, now: i64) -> Result<bool>;
+}
+
+/// Assertions seen (RFC 7523 §3 item 7, RFC 7522 §3 item 8): the identifier
+/// of an accepted assertion is refused until the assertion has expired.
+#[async_trait]
+pub trait ReplayStore: Send + Sync {
+    /// Records the identifier `hash` (SHA-256 of issuer and `jti`, see the
+    /// caller) of an assertion valid until `expires_at`. True when it was not
+    /// seen before (or its record outlived its assertion); false for a
+    /// replay. Committed when it returns true.
+    async fn record_jti(&self, hash: &TokenHash, expires_at: i64, now: i64) -> Result<bool>;
+    /// Deletes up to `limit` records of assertions that expired before `before`.
+    async fn purge_jtis(&self, before: i64, limit: u32) -> Result<u64>;
 }
 
 #[async_trait]
@@ -245,6 +262,7 @@ pub trait Store:
     + SessionStore
     + ConsentStore
     + GrantStore
+    + ReplayStore
 {
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;

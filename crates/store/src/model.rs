@@ -25,6 +25,10 @@ pub struct CodeRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyStatus {
+    /// Published in the JWKS but not signing yet (publish-before-sign):
+    /// verifiers that cache the JWKS learn it before the first token it
+    /// signs reaches them. At most one key is next.
+    Next,
     /// Signs new tokens; exactly one key is active.
     Active,
     /// No longer signs, still published so earlier signatures verify.
@@ -34,12 +38,14 @@ pub enum KeyStatus {
 impl KeyStatus {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Next => "next",
             Self::Active => "active",
             Self::Retired => "retired",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
         match s {
+            "next" => Some(Self::Next),
             "active" => Some(Self::Active),
             "retired" => Some(Self::Retired),
             _ => None,

@@ -58,6 +58,8 @@ pub struct PurgeSql {
     /// grants that still have a live refresh token; there are few of those
     /// compared to tokens (one per grant, not one per refresh).
     pub old_grants: &'static str,
+    /// Replay records of assertions that expired before `$1`.
+    pub expired_jtis: &'static str,
 }
 
 /// Expands to a [`PurgeSql`] whose outer `DELETE` takes the keys of the
@@ -124,6 +126,13 @@ macro_rules! purge_sql {
                 ") ORDER BY created_at LIMIT $2",
                 $close
             ),
+            expired_jtis: concat!(
+                "DELETE FROM assertion_jtis WHERE hash ",
+                $open,
+                "SELECT hash FROM assertion_jtis WHERE expires_at < $1 \
+                 ORDER BY expires_at LIMIT $2",
+                $close
+            ),
         }
     };
 }
@@ -162,6 +171,13 @@ pub const INSERT_CODE: &str = "INSERT INTO codes (hash, client_id, subject, \
 pub const FIND_CODE: &str = "SELECT hash, client_id, subject, redirect_uri, scope, \
      code_challenge, code_challenge_method, issued_at, expires_at, grant_id, params, used_at \
      FROM codes WHERE hash = $1";
+/// Records an accepted assertion identifier (`$1` = hash, `$2` = now, `$3` =
+/// when the assertion expires). Changes a row only when the identifier is
+/// new, or when its earlier record outlived its assertion and awaits the
+/// purge: so it matches exactly when the assertion is not a replay.
+pub const RECORD_JTI: &str = "INSERT INTO assertion_jtis (hash, expires_at) VALUES ($1, $3) \
+     ON CONFLICT (hash) DO UPDATE SET expires_at = excluded.expires_at \
+     WHERE assertion_jtis.expires_at <= $2";
 pub const MARK_CODE_USED: &str =
     "UPDATE codes SET used_at = $2 WHERE hash = $1 AND used_at IS NULL";
 
@@ -182,6 +198,10 @@ pub const RETIRE_ACTIVE_KEYS: &str = "UPDATE signing_keys SET status = 'retired'
      retired_at = $1 WHERE status = 'active'";
 pub const INSERT_KEY: &str = "INSERT INTO signing_keys (kid, alg, private_key, \
      public_jwk, status, created_at, retired_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+pub const FIND_NEXT_KEY: &str = "SELECT kid FROM signing_keys WHERE kid = $1 AND status = 'next'";
+/// Makes the `next` key `$1` the active one (after [`RETIRE_ACTIVE_KEYS`]).
+pub const PROMOTE_KEY: &str = "UPDATE signing_keys SET status = 'active' \
+     WHERE kid = $1 AND status = 'next'";
 pub const LIST_KEYS: &str = "SELECT kid, alg, private_key, public_jwk, status, \
      created_at, retired_at FROM signing_keys ORDER BY created_at DESC, kid DESC";
 

@@ -65,6 +65,8 @@ contract!(
     registration_token_limits,
     registration_token_concurrent_uses_never_exceed_max,
     key_rotation_leaves_one_active,
+    next_key_is_published_then_promoted,
+    assertion_ids_are_refused_until_they_expire,
     concurrent_key_rotations_leave_one_active,
     audit_append_filters_and_pages,
     audit_queue_is_visible_after_flush,
@@ -526,6 +528,69 @@ async fn key_rotation_leaves_one_active(s: S) {
     );
     assert_eq!(keys[1].public_jwk["kid"], "k1");
     assert_eq!(keys[2].retired_at, None);
+}
+
+async fn next_key_is_published_then_promoted(s: S) {
+    s.insert_key(&key("k1", 10, KeyStatus::Active), 10)
+        .await
+        .unwrap();
+    s.insert_key(&key("k2", 20, KeyStatus::Next), 20)
+        .await
+        .unwrap();
+    // Only one key waits to sign.
+    assert!(matches!(
+        s.insert_key(&key("k3", 25, KeyStatus::Next), 25).await,
+        Err(StoreError::Conflict)
+    ));
+    let keys = s.list_keys().await.unwrap();
+    assert_eq!(
+        keys.iter()
+            .map(|k| (k.kid.as_str(), k.status))
+            .collect::<Vec<_>>(),
+        [("k2", KeyStatus::Next), ("k1", KeyStatus::Active)]
+    );
+    // Only the next key can be promoted, and only once.
+    assert!(!s.promote_key("k1", 30).await.unwrap());
+    assert!(!s.promote_key("nope", 30).await.unwrap());
+    assert!(s.promote_key("k2", 30).await.unwrap());
+    assert!(!s.promote_key("k2", 31).await.unwrap());
+    let keys = s.list_keys().await.unwrap();
+    assert_eq!(
+        keys.iter()
+            .map(|k| (k.kid.as_str(), k.status, k.retired_at))
+            .collect::<Vec<_>>(),
+        [
+            ("k2", KeyStatus::Active, None),
+            ("k1", KeyStatus::Retired, Some(30))
+        ]
+    );
+}
+
+async fn assertion_ids_are_refused_until_they_expire(s: S) {
+    assert!(s.record_jti(&h(1), 100, 10).await.unwrap());
+    assert!(!s.record_jti(&h(1), 100, 50).await.unwrap());
+    assert!(!s.record_jti(&h(1), 200, 99).await.unwrap());
+    assert!(s.record_jti(&h(2), 100, 50).await.unwrap());
+    // Once the first assertion has expired its record no longer blocks
+    // (and the identifier is remembered again for the new lifetime).
+    assert!(s.record_jti(&h(1), 300, 100).await.unwrap());
+    assert!(!s.record_jti(&h(1), 300, 200).await.unwrap());
+    // Concurrent presentations of one identifier: exactly one wins.
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.record_jti(&h(3), 100, 10).await })
+        })
+        .collect();
+    let mut wins = 0;
+    for t in tasks {
+        wins += usize::from(t.await.unwrap().unwrap());
+    }
+    assert_eq!(wins, 1);
+    // The purge takes expired records only.
+    assert_eq!(s.purge_jtis(150, 100).await.unwrap(), 2);
+    assert!(!s.record_jti(&h(1), 300, 200).await.unwrap());
+    assert!(s.record_jti(&h(2), 400, 200).await.unwrap());
 }
 
 async fn concurrent_key_rotations_leave_one_active(s: S) {

@@ -50,6 +50,33 @@ macro_rules! impl_key_stores {
                 .await
             }
 
+            async fn promote_key(&self, kid: &str, now: i64) -> $crate::Result<bool> {
+                $crate::observe::observe(Self::BACKEND, "promote_key", async {
+                    let mut tx = self.begin_write().await?;
+                    $(
+                        ::sqlx::query($key_lock).execute(&mut *tx).await?;
+                    )?
+                    let is_next: Option<(String,)> = ::sqlx::query_as($crate::sql::FIND_NEXT_KEY)
+                        .bind(kid)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if is_next.is_none() {
+                        return Ok(false);
+                    }
+                    ::sqlx::query($crate::sql::RETIRE_ACTIVE_KEYS)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    ::sqlx::query($crate::sql::PROMOTE_KEY)
+                        .bind(kid)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(true)
+                })
+                .await
+            }
+
             async fn list_keys(&self) -> $crate::Result<Vec<$crate::SigningKeyRecord>> {
                 $crate::observe::observe(Self::BACKEND, "list_keys", async {
                     let found = ::sqlx::query($crate::sql::LIST_KEYS)

@@ -74,6 +74,7 @@ pub(crate) mod clients;
 pub(crate) mod codes;
 pub(crate) mod consents;
 pub(crate) mod keys;
+pub(crate) mod replay;
 pub(crate) mod sessions;
 pub(crate) mod tokens;
 pub(crate) mod users;

@@ -63,14 +63,12 @@ macro_rules! impl_token_store {
             let mut matched = vec![false; guarded.len()];
             let mut all = tokens.to_vec();
             for i in $crate::batch::guard_order(guarded) {
-                let (sql, hash, now) = guarded[i].guard.statement();
-                let hit = ::sqlx::query(sql)
-                    .bind(&hash.0[..])
-                    .bind(now)
-                    .execute(&mut *conn)
-                    .await?
-                    .rows_affected()
-                    > 0;
+                let (sql, hash, now, third) = guarded[i].guard.statement();
+                let mut query = ::sqlx::query(sql).bind(&hash.0[..]).bind(now);
+                if let Some(third) = third {
+                    query = query.bind(third);
+                }
+                let hit = query.execute(&mut *conn).await?.rows_affected() > 0;
                 if hit {
                     all.extend(guarded[i].tokens.iter());
                 }

@@ -18,7 +18,7 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection, Postgres, Transaction};
 use tollgate_core::TokenRecord;
 
 use crate::batch::{BatchSink, GuardedWrite, Writer};
-use crate::common::{audit, clients, codes, consents, keys, sessions, tokens, users};
+use crate::common::{audit, clients, codes, consents, keys, replay, sessions, tokens, users};
 use crate::options::check_schema;
 use crate::{AuditEvent, Result, Store, StoreError, StoreOptions};
 
@@ -49,6 +49,11 @@ fn migrator() -> Migrator {
             3,
             "users, sessions, consents, grants",
             include_str!("../../migrations/postgres/0003_users.sql"),
+        ),
+        migration(
+            4,
+            "assertion replay, next signing key",
+            include_str!("../../migrations/postgres/0004_assertions.sql"),
         ),
     ])
 }
@@ -163,6 +168,7 @@ audit::impl_audit_store!(
 );
 users::impl_user_store!(PgStore, read = pool, write = pool);
 sessions::impl_session_store!(PgStore, read = pool, write = pool);
+replay::impl_replay_store!(PgStore, write = pool);
 consents::impl_consent_stores!(PgStore, read = pool, write = pool);
 
 #[cfg(test)]

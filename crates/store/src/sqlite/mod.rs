@@ -20,7 +20,7 @@ use sqlx::{Sqlite, SqliteConnection, Transaction};
 use tollgate_core::TokenRecord;
 
 use crate::batch::{BatchSink, GuardedWrite, Writer};
-use crate::common::{audit, clients, codes, consents, keys, sessions, tokens, users};
+use crate::common::{audit, clients, codes, consents, keys, replay, sessions, tokens, users};
 use crate::{AuditEvent, Result, SqliteSync, Store, StoreError, StoreOptions};
 
 pub(crate) struct SqliteStore {
@@ -93,6 +93,11 @@ fn migrator() -> Migrator {
             4,
             "users, sessions, consents, grants",
             include_str!("../../migrations/sqlite/0004_users.sql"),
+        ),
+        migration(
+            5,
+            "assertion replay, next signing key",
+            include_str!("../../migrations/sqlite/0005_assertions.sql"),
         ),
     ])
 }
@@ -237,4 +242,5 @@ audit::impl_audit_store!(
 );
 users::impl_user_store!(SqliteStore, read = read, write = write);
 sessions::impl_session_store!(SqliteStore, read = read, write = write);
+replay::impl_replay_store!(SqliteStore, write = write);
 consents::impl_consent_stores!(SqliteStore, read = read, write = write);

@@ -52,6 +52,9 @@ fn statements(purge: &sql::PurgeSql) -> Vec<(String, &'static str)> {
             "registration_tokens_expires_at",
         ),
         (sql::RETIRE_ACTIVE_KEYS.into(), "signing_keys_one_active"),
+        (sql::FIND_NEXT_KEY.into(), "PRIMARY KEY"),
+        (sql::PROMOTE_KEY.into(), "PRIMARY KEY"),
+        (purge.expired_jtis.into(), "assertion_jtis_expires_at"),
         (purge.old_audit.into(), "audit_log_at"),
         (audit(" AND client_id = $1"), "audit_log_client_id"),
         (audit(" AND event = $1"), "audit_log_event"),
@@ -160,7 +163,7 @@ async fn sqlite_statements_use_indexes() {
 /// revoked access tokens, 1% revoked refresh tokens; 20,000 codes, 50,000
 /// audit events, 5,000 clients, 2,000 registration tokens; 5,000 users with
 /// 20,000 sessions (1% expired), 4 consents each and 60,000 grants (1% old,
-/// the tokens' and codes' grants among them).
+/// the tokens' and codes' grants among them); 20,000 assertion ids (1% expired).
 const PG_SEED: &[&str] = &[
     "INSERT INTO tokens SELECT sha256(int8send(i)), \
        CASE WHEN i % 10 = 0 THEN 'refresh_token' ELSE 'access_token' END, \
@@ -188,6 +191,9 @@ const PG_SEED: &[&str] = &[
     "INSERT INTO user_grants SELECT 'g' || i, 'u' || (i % 5000), 'c' || (i % 50), \
        'authorization_code', 'read', CASE WHEN i % 100 = 2 THEN 100 ELSE 1000000 END \
      FROM generate_series(1, 60000) AS i",
+    "INSERT INTO assertion_jtis SELECT sha256(int8send(i)), \
+       CASE WHEN i % 100 = 2 THEN 100 ELSE 1000000000 END \
+     FROM generate_series(1, 20000) AS i",
     "ANALYZE",
 ];
 
