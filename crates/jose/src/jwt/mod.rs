@@ -32,10 +32,20 @@ pub type Claims = Map<String, Value>;
 
 /// What verifies a token: the public keys registered for its issuer, or a
 /// shared secret (`client_secret_jwt`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub enum Verifier<'a> {
     Keys(&'a JwkSet),
     Secret(&'a [u8]),
+}
+
+/// The secret never appears in a `Debug` output.
+impl std::fmt::Debug for Verifier<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Verifier::Keys(set) => f.debug_tuple("Keys").field(set).finish(),
+            Verifier::Secret(_) => f.write_str("Secret(<redacted>)"),
+        }
+    }
 }
 
 struct Parts<'t> {
@@ -64,7 +74,7 @@ fn split(token: &str) -> Result<Parts<'_>, JwtError> {
     }
     let mut it = token.split('.');
     let (Some(h), Some(p), Some(s), None) = (it.next(), it.next(), it.next(), it.next()) else {
-        return Err(JwtError::Malformed("a JWS has three parts (RFC 7515 §7.1)"));
+        return Err(JwtError::Malformed("a compact JWS has three parts"));
     };
     let hdr: Value = serde_json::from_slice(&b64(h)?)
         .map_err(|_| JwtError::Malformed("the header is not JSON"))?;

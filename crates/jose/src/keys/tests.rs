@@ -244,3 +244,17 @@ fn debug_does_not_show_key_material() {
         assert!(d.len() < 200);
     }
 }
+
+#[test]
+fn p384_pem_keys_sign_es384() {
+    let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &SystemRandom::new())
+        .unwrap();
+    let pem = pem::encode("PRIVATE KEY", doc.as_ref());
+    let k = SigningKey::from_pem(&pem, None).unwrap();
+    assert_eq!(k.algorithm(), Alg::ES384);
+    assert_eq!(k.public_jwk()["crv"], "P-384");
+    let set = JwkSet::parse(&json!({"keys": [k.public_jwk()]})).unwrap();
+    let t = k.sign_jwt("JWT", &json!({})).unwrap();
+    assert!(verify(&t, Verifier::Keys(&set), &[Alg::ES384]).is_ok());
+    assert!(SigningKey::from_pem(&pem, Some(Alg::ES256)).is_err());
+}
