@@ -60,7 +60,9 @@ pub enum SamlError {
     Comment,
     #[error("CDATA sections are not allowed in SAML assertions")]
     CData,
-    #[error("only the predefined XML entities and character references are allowed in SAML assertions")]
+    #[error(
+        "only the predefined XML entities and character references are allowed in SAML assertions"
+    )]
     EntityReference,
     #[error("the SAML assertion is nested too deeply")]
     TooDeep,
@@ -305,8 +307,7 @@ pub fn validate_xml(
         _ => SamlError::VerificationFailed,
     })?;
     // Only the signed bytes are read from here on: wrapped or unsigned content never is.
-    let assertion =
-        samael::schema::Assertion::from_str(&signed).map_err(|_| SamlError::Schema)?;
+    let assertion = samael::schema::Assertion::from_str(&signed).map_err(|_| SamlError::Schema)?;
     if assertion.id != shape.root_id {
         return Err(SamlError::SignedIdMismatch);
     }

@@ -243,7 +243,9 @@ fn check_attributes(e: &BytesStart<'_>, ids: &mut Vec<String>) -> Result<(), Sam
         let key = a.key;
         if key.prefix().is_some_and(|p| p.as_ref() == b"xml") && key.local_name().as_ref() == b"id"
         {
-            return Err(SamlError::SignatureShape("xml:id attributes are not allowed"));
+            return Err(SamlError::SignatureShape(
+                "xml:id attributes are not allowed",
+            ));
         }
         if key.local_name().as_ref().eq_ignore_ascii_case(b"id") {
             ids.push(value.into_owned());
