@@ -65,6 +65,12 @@ pub struct CreateClient {
     /// Skip the consent page: the user's login is the approval (only for
     /// first-party clients).
     pub skip_consent: Option<bool>,
+    /// The public keys of a `private_key_jwt` client, a JWK Set (RFC 7517 §5).
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
+    /// Or the https URL the client publishes them at.
+    #[schema(max_length = 2000, pattern = "^https://")]
+    pub jwks_uri: Option<String>,
 }
 
 /// A partial update: absent (or null) fields keep their value.
@@ -94,6 +100,12 @@ pub struct UpdateClient {
     pub rate_limit: Option<Option<RateLimit>>,
     /// Skip the consent page (first-party clients).
     pub skip_consent: Option<bool>,
+    /// Replaces the client's public keys (and drops its `jwks_uri`).
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
+    /// Replaces the client's key URL (and drops its `jwks`).
+    #[schema(max_length = 2000, pattern = "^https://")]
+    pub jwks_uri: Option<String>,
 }
 
 /// Tells a field that is absent (outer `None`) from one that is `null`
@@ -229,6 +241,8 @@ pub async fn create(
         secret: b.client_secret.map(|s| s.0),
         rate_limit: b.rate_limit,
         skip_consent: b.skip_consent.unwrap_or(false),
+        jwks: b.jwks,
+        jwks_uri: b.jwks_uri,
     };
     let view = clients::create_client(&admin.app.svc, n).await?;
     let location = format!("/admin/v1/clients/{}", view.client_id);
@@ -296,6 +310,8 @@ pub async fn update(
         enabled: b.enabled,
         rate_limit: b.rate_limit,
         skip_consent: b.skip_consent,
+        jwks: b.jwks,
+        jwks_uri: b.jwks_uri,
     };
     Ok(Json(
         clients::update_client(&admin.app.svc, &id, patch).await?,

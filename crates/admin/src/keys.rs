@@ -19,9 +19,10 @@ pub struct KeyView {
     /// RFC 7638 thumbprint of the public key.
     pub kid: String,
     pub alg: String,
-    /// `active` signs new tokens; `retired` keys stay in the JWKS so earlier
-    /// signatures still verify.
-    #[schema(pattern = "^(active|retired)$")]
+    /// `active` signs new tokens; `next` is published ahead of signing
+    /// (scheduled rotation); `retired` keys stay in the JWKS for a while so
+    /// earlier signatures still verify.
+    #[schema(pattern = "^(next|active|retired)$")]
     pub status: String,
     pub created_at: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -79,10 +80,15 @@ pub async fn rotate(
     State(admin): State<Arc<Admin>>,
 ) -> Result<(StatusCode, Json<KeyView>), ApiError> {
     let svc = &admin.app.svc;
-    let kid = tollgate_authz::keys::rotate_key(svc).await?;
+    let kid = tollgate_authz::keys::rotate_key(
+        svc,
+        svc.settings.keys.algorithm,
+        tollgate_store::KeyStatus::Active,
+    )
+    .await?;
     // This process signs with the new key at once; others pick it up on their
     // next refresh.
-    admin.app.keys.reload(svc).await?;
+    svc.keys.reload(svc).await?;
     let keys = svc.store.list_keys().await?;
     let key = keys
         .iter()

@@ -1,7 +1,9 @@
 //! Client authentication at the token, introspection and revocation
 //! endpoints (RFC 6749 §2.3): HTTP Basic (the seed's "In Authorization
-//! Header") or `client_id`/`client_secret` in the form body ("In Form Body"),
-//! never both, and only the method the client registered.
+//! Header"), `client_id`/`client_secret` in the form body ("In Form Body"),
+//! or a client assertion (RFC 7523 §2.2: `private_key_jwt`,
+//! `client_secret_jwt`, see [`crate::assertion::client`]); never two at
+//! once, and only the method the client registered.
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -21,12 +23,25 @@ pub enum Presented {
     Post,
     /// Only `client_id`: a public client.
     IdOnly,
+    /// `client_assertion` (RFC 7523 §2.2).
+    Assertion,
 }
 
 struct Credentials {
     client_id: String,
+    /// The secret, or for [`Presented::Assertion`] the assertion.
     secret: Option<String>,
     how: Presented,
+}
+
+/// Whether the request carries any client credentials at all (the JWT and
+/// SAML bearer grants make client authentication optional, RFC 7521 §4.2).
+pub fn presented(headers: &HeaderMap, params: &Params) -> bool {
+    headers.contains_key(header::AUTHORIZATION)
+        || params.get("client_id").is_some()
+        || params.get("client_secret").is_some()
+        || params.get("client_assertion").is_some()
+        || params.get("client_assertion_type").is_some()
 }
 
 /// The client id the request claims, for the audit log of a rejected request
@@ -62,12 +77,49 @@ fn basic(value: &str) -> Result<Credentials, OAuthError> {
     })
 }
 
-fn extract(headers: &HeaderMap, params: &Params) -> Result<Option<Credentials>, OAuthError> {
-    if params.get("client_assertion").is_some() || params.get("client_assertion_type").is_some() {
+/// RFC 7521 §4.2: `client_assertion_type` and `client_assertion` together,
+/// and no other credentials beside them.
+fn assertion(headers: &HeaderMap, params: &Params) -> Result<Credentials, OAuthError> {
+    let (Some(kind), Some(value)) = (
+        params.get("client_assertion_type"),
+        params.get("client_assertion"),
+    ) else {
+        return Err(OAuthError::invalid_request(
+            "client_assertion and client_assertion_type go together (RFC 7521 §4.2)",
+        ));
+    };
+    if kind != crate::assertion::JWT_CLIENT_ASSERTION {
         return Err(OAuthError::invalid_client(
-            "client assertions (private_key_jwt, client_secret_jwt) are not supported by this server yet",
+            format!(
+                "client_assertion_type must be {}",
+                crate::assertion::JWT_CLIENT_ASSERTION
+            ),
             false,
         ));
+    }
+    if headers.contains_key(header::AUTHORIZATION) || params.get("client_secret").is_some() {
+        return Err(OAuthError::invalid_request(
+            "the client used more than one authentication method (RFC 6749 §2.3)",
+        ));
+    }
+    let client_id = crate::assertion::client::claimed_client(value)?;
+    // RFC 7521 §4.2: a client_id beside the assertion must name the same client.
+    if params.get("client_id").is_some_and(|id| id != client_id) {
+        return Err(OAuthError::invalid_client(
+            "client_id differs from the client assertion's sub",
+            false,
+        ));
+    }
+    Ok(Credentials {
+        client_id,
+        secret: Some(value.to_owned()),
+        how: Presented::Assertion,
+    })
+}
+
+fn extract(headers: &HeaderMap, params: &Params) -> Result<Option<Credentials>, OAuthError> {
+    if params.get("client_assertion").is_some() || params.get("client_assertion_type").is_some() {
+        return assertion(headers, params).map(Some);
     }
     let mut from_header = None;
     if let Some(h) = headers.get(header::AUTHORIZATION) {
@@ -113,7 +165,8 @@ fn extract(headers: &HeaderMap, params: &Params) -> Result<Option<Credentials>, 
 const FAILED: &str = "client authentication failed";
 
 /// Authenticates the calling client. `allow_public` admits public clients
-/// that send only their `client_id`; `peer` is the source address.
+/// that send only their `client_id`; `peer` is the source address;
+/// `endpoint` the URL called (an assertion may name it as its audience).
 ///
 /// Failed attempts are throttled (see [`crate::ratelimit`]): an address or a
 /// client id with too many recent failures gets 429 before any
@@ -130,6 +183,7 @@ pub async fn authenticate(
     params: &Params,
     allow_public: bool,
     peer: Option<IpAddr>,
+    endpoint: &str,
 ) -> Result<Arc<Client>, OAuthError> {
     let limits = &svc.limits;
     limits.check_address(peer).await?;
@@ -158,6 +212,14 @@ pub async fn authenticate(
     };
 
     match (creds.how, &creds.secret) {
+        (Presented::Assertion, Some(assertion)) => {
+            if let Err(e) =
+                crate::assertion::client::verify(svc, &client, assertion, endpoint).await
+            {
+                limits.failed(Some(client.id.as_str()), peer).await;
+                return Err(e);
+            }
+        }
         (Presented::IdOnly, _) => {
             if client.client_type != ClientType::Public || !allow_public {
                 return Err(OAuthError::invalid_client(
@@ -181,6 +243,8 @@ pub async fn authenticate(
         Presented::Basic => AuthMethod::ClientSecretBasic,
         Presented::Post => AuthMethod::ClientSecretPost,
         Presented::IdOnly => AuthMethod::None,
+        // Checked by the assertion's verification, which depends on it.
+        Presented::Assertion => client.auth_method,
     };
     if client.auth_method != expected {
         return Err(OAuthError::invalid_client(
@@ -206,6 +270,8 @@ async fn verify_secret(svc: &Services, client: &Client, presented: &str) -> bool
     let mut ok = false;
     for s in client.secrets.iter().filter(|s| s.is_live(now)) {
         match s.kind {
+            // Only for client_secret_jwt, which never sends the secret.
+            SecretHashKind::Sealed => {}
             SecretHashKind::Hmac => ok |= svc.master.verify_client_secret(presented, &s.hash),
             SecretHashKind::Argon2 => {
                 let fp = svc

@@ -35,6 +35,10 @@ pub struct NewClient {
     pub rate_limit: Option<RateLimit>,
     /// Skip the consent page (first-party clients).
     pub skip_consent: bool,
+    /// The public keys of a `private_key_jwt` client: a JWK Set, or the
+    /// https URL it is published at (RFC 7591 §2).
+    pub jwks: Option<serde_json::Value>,
+    pub jwks_uri: Option<String>,
 }
 
 /// A client as shown to operators: everything but secret hashes.
@@ -57,6 +61,13 @@ pub struct ClientView {
     pub rate_limit: Option<RateLimit>,
     /// The user's login counts as consent (first-party clients).
     pub skip_consent: bool,
+    /// The public keys of a `private_key_jwt` client (RFC 7517 JWK Set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub jwks: Option<serde_json::Value>,
+    /// Where a `private_key_jwt` client publishes its keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
     pub secrets: Vec<SecretView>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -90,6 +101,8 @@ impl ClientView {
             enabled: c.enabled,
             rate_limit: c.rate_limit,
             skip_consent: c.skip_consent,
+            jwks: c.jwks.clone(),
+            jwks_uri: c.jwks_uri.clone(),
             secrets: c
                 .secrets
                 .iter()
@@ -107,24 +120,38 @@ impl ClientView {
 }
 
 /// A fresh 256-bit secret (base64url) and its stored form.
-pub fn generate_secret(svc: &Services) -> Result<(String, ClientSecret), Error> {
+pub fn generate_secret(svc: &Services, client: &Client) -> Result<(String, ClientSecret), Error> {
     let bytes: [u8; 32] = random_bytes().map_err(internal)?;
     let value = URL_SAFE_NO_PAD.encode(bytes);
-    let stored = ClientSecret {
-        id: random_token(12).map_err(internal)?,
-        kind: SecretHashKind::Hmac,
-        hash: svc.master.hash_client_secret(&value),
-        created_at: svc.now(),
-        expires_at: None,
+    let stored = if client.auth_method == AuthMethod::ClientSecretJwt {
+        sealed_secret(svc, client, &value)?
+    } else {
+        ClientSecret {
+            id: random_token(12).map_err(internal)?,
+            kind: SecretHashKind::Hmac,
+            hash: svc.master.hash_client_secret(&value),
+            created_at: svc.now(),
+            expires_at: None,
+        }
     };
     Ok((value, stored))
 }
 
-fn chosen_secret(svc: &Services, value: &str) -> Result<ClientSecret, Error> {
+fn chosen_secret(svc: &Services, client: &Client, value: &str) -> Result<ClientSecret, Error> {
     if value.len() < 16 || value.len() > 512 {
         return Err(
             OAuthError::invalid_client_metadata("client_secret must be 16-512 characters").into(),
         );
+    }
+    if client.auth_method == AuthMethod::ClientSecretJwt {
+        // RFC 7518 §3.2: an HMAC key at least as long as the hash.
+        if value.len() < 32 {
+            return Err(OAuthError::invalid_client_metadata(
+                "client_secret must be at least 32 characters for client_secret_jwt (RFC 7518 §3.2)",
+            )
+            .into());
+        }
+        return sealed_secret(svc, client, value);
     }
     Ok(ClientSecret {
         id: random_token(12).map_err(internal)?,
@@ -133,6 +160,43 @@ fn chosen_secret(svc: &Services, value: &str) -> Result<ClientSecret, Error> {
         created_at: svc.now(),
         expires_at: None,
     })
+}
+
+/// The master-key context a sealed secret is bound to: the client's id, so
+/// a sealed value copied to another client does not open.
+pub fn secret_context(client_id: &str) -> Vec<u8> {
+    format!("client-secret\0{client_id}").into_bytes()
+}
+
+fn sealed_secret(svc: &Services, client: &Client, value: &str) -> Result<ClientSecret, Error> {
+    let sealed = svc
+        .master
+        .seal(&secret_context(client.id.as_str()), value.as_bytes())
+        .map_err(internal)?;
+    Ok(ClientSecret {
+        id: random_token(12).map_err(internal)?,
+        kind: SecretHashKind::Sealed,
+        hash: URL_SAFE_NO_PAD.encode(sealed),
+        created_at: svc.now(),
+        expires_at: None,
+    })
+}
+
+/// The client's public keys, checked: a JWK Set that parses (RFC 7517) or
+/// an https `jwks_uri`.
+fn checked_keys(
+    svc: &Services,
+    jwks: Option<serde_json::Value>,
+    jwks_uri: Option<String>,
+) -> Result<(Option<serde_json::Value>, Option<String>), Error> {
+    if let Some(j) = &jwks {
+        tollgate_jose::JwkSet::parse(j)
+            .map_err(|e| OAuthError::invalid_client_metadata(format!("jwks: {e}")))?;
+    }
+    if let Some(u) = &jwks_uri {
+        crate::registration::check_jwks_uri(u, svc.settings.registration.allow_private_jwks_uri)?;
+    }
+    Ok((jwks, jwks_uri))
 }
 
 pub(crate) fn internal(e: impl std::fmt::Display) -> Error {
@@ -166,6 +230,7 @@ pub fn build_client(svc: &Services, n: NewClient) -> Result<(Client, Option<Stri
     c.metadata = n.metadata;
     c.rate_limit = n.rate_limit;
     c.skip_consent = n.skip_consent;
+    (c.jwks, c.jwks_uri) = checked_keys(svc, n.jwks, n.jwks_uri)?;
     let secret = match (c.client_type, n.secret) {
         (ClientType::Public, Some(_)) => {
             return Err(
@@ -173,12 +238,22 @@ pub fn build_client(svc: &Services, n: NewClient) -> Result<(Client, Option<Stri
             );
         }
         (ClientType::Public, None) => None,
+        // It proves itself with its private key: a secret would be a
+        // second, weaker way in.
+        (ClientType::Confidential, Some(_)) if c.auth_method == AuthMethod::PrivateKeyJwt => {
+            return Err(OAuthError::invalid_client_metadata(
+                "a private_key_jwt client has no secret: it authenticates with its key",
+            )
+            .into());
+        }
+        (ClientType::Confidential, None) if c.auth_method == AuthMethod::PrivateKeyJwt => None,
         (ClientType::Confidential, Some(v)) => {
-            c.secrets.push(chosen_secret(svc, &v)?);
+            let stored = chosen_secret(svc, &c, &v)?;
+            c.secrets.push(stored);
             None
         }
         (ClientType::Confidential, None) => {
-            let (value, stored) = generate_secret(svc)?;
+            let (value, stored) = generate_secret(svc, &c)?;
             c.secrets.push(stored);
             Some(value)
         }
@@ -204,12 +279,6 @@ fn checked_token_settings(
     effective
         .validate()
         .map_err(|e| OAuthError::invalid_client_metadata(format!("token_settings.{e}")))?;
-    if effective.access_token_format != tollgate_core::AccessTokenFormat::Opaque {
-        return Err(OAuthError::invalid_client_metadata(
-            "token_settings.access_token_format: JWT access tokens are not available in this version",
-        )
-        .into());
-    }
     Ok(o)
 }
 
@@ -268,7 +337,13 @@ pub async fn rotate_secret(svc: &Services, id: &str, grace_secs: u64) -> Result<
     if grace_secs == 0 {
         c.secrets.clear();
     }
-    let (value, stored) = generate_secret(svc)?;
+    if c.auth_method == AuthMethod::PrivateKeyJwt {
+        return Err(OAuthError::invalid_request(
+            "a private_key_jwt client has no secret: register new keys instead",
+        )
+        .into());
+    }
+    let (value, stored) = generate_secret(svc, &c)?;
     c.secrets.push(stored);
     save(svc, &mut c).await?;
     svc.audit(
@@ -362,6 +437,10 @@ pub struct ClientPatch {
     /// `Some(None)` removes the limit.
     pub rate_limit: Option<Option<RateLimit>>,
     pub skip_consent: Option<bool>,
+    /// New public keys (replacing `jwks_uri`).
+    pub jwks: Option<serde_json::Value>,
+    /// A new key URL (replacing `jwks`).
+    pub jwks_uri: Option<String>,
 }
 
 impl ClientPatch {
@@ -379,6 +458,8 @@ impl ClientPatch {
             ("enabled", self.enabled.is_some()),
             ("rate_limit", self.rate_limit.is_some()),
             ("skip_consent", self.skip_consent.is_some()),
+            ("jwks", self.jwks.is_some()),
+            ("jwks_uri", self.jwks_uri.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))
@@ -422,6 +503,9 @@ pub async fn update_client(svc: &Services, id: &str, p: ClientPatch) -> Result<C
     }
     if let Some(s) = p.skip_consent {
         c.skip_consent = s;
+    }
+    if p.jwks.is_some() || p.jwks_uri.is_some() {
+        (c.jwks, c.jwks_uri) = checked_keys(svc, p.jwks, p.jwks_uri)?;
     }
     c.validate()?;
     save(svc, &mut c).await?;

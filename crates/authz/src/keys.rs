@@ -1,20 +1,74 @@
 //! Signing keys as the server holds them: generated on first start, rotated
-//! on demand (the previous key stays published), reloaded from the store so a
-//! rotation made by the CLI or another node reaches every process.
+//! on demand or on a schedule, reloaded from the store so a rotation made by
+//! the CLI or another node reaches every process.
+//!
+//! A scheduled rotation publishes first and signs later: the new key enters
+//! the JWKS as `next` [`KeySettings::publish_ahead_secs`] before it is
+//! promoted to `active`, so a resource server that caches the JWKS already
+//! knows it when the first token it signs arrives. The retired key stays
+//! published for [`KeySettings::keep_retired_secs`], so tokens signed before a
+//! rotation keep verifying until they expire.
 use std::sync::{Arc, RwLock};
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tollgate_jose::SigningKey;
-use tollgate_store::{KeyStatus, SigningKeyRecord};
+use tollgate_jose::{Alg, JwkSet, PublicKey, SigningKey};
+use tollgate_store::{KeyStatus, SigningKeyRecord, StoreError};
 
 use crate::Error;
 use crate::services::Services;
 
-/// One consistent view: the key that signs and the JWK Set that verifies.
+/// The `[keys]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeySettings {
+    /// Algorithm of newly generated keys: ES256, EdDSA, RS256 or PS256.
+    pub algorithm: Alg,
+    /// A new key is made every this many days (0: only `tollgate keys
+    /// rotate` rotates).
+    pub rotate_after_days: u32,
+    /// How long a scheduled key is published before it signs.
+    pub publish_ahead_secs: u64,
+    /// How long a retired key stays in the JWKS. Keep it above the longest
+    /// access-token lifetime: a JWT whose key left the JWKS no longer
+    /// verifies anywhere (introspection included).
+    pub keep_retired_secs: u64,
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        Self {
+            algorithm: Alg::ES256,
+            rotate_after_days: 30,
+            publish_ahead_secs: 86_400,
+            keep_retired_secs: 7 * 86_400,
+        }
+    }
+}
+
+impl KeySettings {
+    pub fn validate(&self) -> Result<(), String> {
+        if !Alg::SIGNING.contains(&self.algorithm) {
+            return Err(format!(
+                "algorithm must be one of {}",
+                Alg::SIGNING.map(Alg::as_str).join(", ")
+            ));
+        }
+        let rotate_secs = u64::from(self.rotate_after_days) * 86_400;
+        if rotate_secs > 0 && self.publish_ahead_secs >= rotate_secs {
+            return Err("publish_ahead_secs must be shorter than rotate_after_days".into());
+        }
+        Ok(())
+    }
+}
+
+/// One consistent view: the key that signs, the JWK Set that is published,
+/// and the same set parsed, to verify our own JWT access tokens.
 #[derive(Debug, Default)]
 pub struct KeySet {
     pub active: Option<Arc<SigningKey>>,
     pub jwks: Value,
+    pub verify: Option<JwkSet>,
 }
 
 #[derive(Debug, Default)]
@@ -31,10 +85,18 @@ impl KeyRing {
     /// Rebuilds the view from the store.
     pub async fn reload(&self, svc: &Services) -> Result<(), Error> {
         let records = svc.store.list_keys().await?;
+        let now = svc.now();
+        let keep = i64::try_from(svc.settings.keys.keep_retired_secs).unwrap_or(i64::MAX);
         let mut active = None;
-        let mut keys = Vec::with_capacity(records.len());
+        let mut published = Vec::with_capacity(records.len());
         for r in &records {
-            keys.push(r.public_jwk.clone());
+            let shown = match r.status {
+                KeyStatus::Next | KeyStatus::Active => true,
+                KeyStatus::Retired => r.retired_at.is_none_or(|t| now < t.saturating_add(keep)),
+            };
+            if shown {
+                published.push(r.public_jwk.clone());
+            }
             if r.status == KeyStatus::Active && active.is_none() {
                 match SigningKey::unseal(&r.kid, &r.alg, &r.private_key_encrypted, &svc.master) {
                     Ok(k) => active = Some(Arc::new(k)),
@@ -44,9 +106,20 @@ impl KeyRing {
                 }
             }
         }
+        let verify = published
+            .iter()
+            .filter_map(|jwk| match PublicKey::from_jwk(jwk) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    tracing::error!(error = %e, "a stored public key does not parse");
+                    None
+                }
+            })
+            .collect::<Vec<_>>();
         let set = Arc::new(KeySet {
             active,
-            jwks: serde_json::json!({ "keys": keys }),
+            jwks: serde_json::json!({ "keys": published }),
+            verify: (!verify.is_empty()).then(|| JwkSet::from_keys(verify)),
         });
         match self.0.write() {
             Ok(mut g) => *g = set,
@@ -56,38 +129,101 @@ impl KeyRing {
     }
 }
 
-/// Generates a new ES256 key and makes it the active one; the previous active
-/// key is retired but stays in the JWKS. Returns the new key id.
-pub async fn rotate_key(svc: &Services) -> Result<String, Error> {
-    let key = SigningKey::generate_es256().map_err(key_error)?;
+/// Generates a key. `Active` makes it sign at once (the previous active key
+/// is retired but stays in the JWKS); `Next` only publishes it, for
+/// [`maintain`] to promote later. Returns the new key id.
+pub async fn rotate_key(svc: &Services, alg: Alg, status: KeyStatus) -> Result<String, Error> {
+    Ok(insert_new_key(svc, alg, status).await??)
+}
+
+/// Generates and stores a key; the store's answer is kept apart so a
+/// caller can tell a lost race (`Conflict`) from a failure.
+async fn insert_new_key(
+    svc: &Services,
+    alg: Alg,
+    status: KeyStatus,
+) -> Result<Result<String, StoreError>, Error> {
+    let key = SigningKey::generate(alg).map_err(key_error)?;
     let record = SigningKeyRecord {
         kid: key.kid().to_owned(),
         alg: key.alg().to_owned(),
         private_key_encrypted: key.seal(&svc.master).map_err(key_error)?,
         public_jwk: key.public_jwk(),
-        status: KeyStatus::Active,
+        status,
         created_at: svc.now(),
         retired_at: None,
     };
-    svc.store.insert_key(&record, svc.now()).await?;
+    if let Err(e) = svc.store.insert_key(&record, svc.now()).await {
+        return Ok(Err(e));
+    }
+    let event = match status {
+        KeyStatus::Next => "key.published",
+        _ => "key.rotated",
+    };
     svc.audit(
-        "key.rotated",
+        event,
         None,
         "ok",
         None,
-        serde_json::json!({"kid": record.kid}),
+        serde_json::json!({"kid": record.kid, "alg": record.alg}),
     );
-    Ok(record.kid)
+    Ok(Ok(record.kid))
 }
 
 /// Makes sure an active key exists (first start).
 pub async fn ensure_key(svc: &Services) -> Result<(), Error> {
     let keys = svc.store.list_keys().await?;
     if !keys.iter().any(|k| k.status == KeyStatus::Active) {
-        let kid = rotate_key(svc).await?;
-        tracing::info!(%kid, "generated the first ES256 signing key");
+        let alg = svc.settings.keys.algorithm;
+        let kid = rotate_key(svc, alg, KeyStatus::Active).await?;
+        tracing::info!(%kid, %alg, "generated the first signing key");
     }
     Ok(())
+}
+
+/// One step of the rotation schedule: promotes the next key once it has
+/// been published long enough, or publishes a next key once the active one
+/// is due. Safe to run on every node at once: the store lets one node win
+/// each step. Returns whether anything changed.
+pub async fn maintain(svc: &Services) -> Result<bool, Error> {
+    let s = &svc.settings.keys;
+    let now = svc.now();
+    let ahead = i64::try_from(s.publish_ahead_secs).unwrap_or(i64::MAX);
+    let keys = svc.store.list_keys().await?;
+    if let Some(next) = keys.iter().find(|k| k.status == KeyStatus::Next) {
+        if now >= next.created_at.saturating_add(ahead) && svc.store.promote_key(&next.kid, now).await?
+        {
+            tracing::info!(kid = %next.kid, "the next signing key now signs");
+            svc.audit(
+                "key.rotated",
+                None,
+                "ok",
+                None,
+                serde_json::json!({"kid": next.kid, "alg": next.alg, "scheduled": true}),
+            );
+            return Ok(true);
+        }
+        return Ok(false);
+    }
+    if s.rotate_after_days == 0 {
+        return Ok(false);
+    }
+    let every = i64::from(s.rotate_after_days).saturating_mul(86_400);
+    let Some(active) = keys.iter().find(|k| k.status == KeyStatus::Active) else {
+        return Ok(false);
+    };
+    if now < active.created_at.saturating_add(every).saturating_sub(ahead) {
+        return Ok(false);
+    }
+    match insert_new_key(svc, s.algorithm, KeyStatus::Next).await? {
+        Ok(kid) => {
+            tracing::info!(%kid, "published the next signing key");
+            Ok(true)
+        }
+        // Another node published one first.
+        Err(StoreError::Conflict) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn key_error(e: tollgate_jose::JoseError) -> Error {

@@ -2,6 +2,7 @@
 //! handlers around them, and the services the CLI shares.
 #![forbid(unsafe_code)]
 
+pub mod assertion;
 pub mod authorize;
 pub mod client_auth;
 pub mod clients;
@@ -51,7 +52,6 @@ use error::plain_error;
 /// What the HTTP handlers share.
 pub struct App {
     pub svc: Services,
-    pub keys: KeyRing,
     pub pages: pages::Pages,
 }
 
@@ -63,16 +63,13 @@ impl App {
             tracing::error!(error = %e, "loading the page templates failed");
             Error::Conflict(format!("ui.templates_dir: {e}"))
         })?;
-        let app = Arc::new(Self {
-            svc,
-            keys: KeyRing::default(),
-            pages,
-        });
-        app.keys.reload(&app.svc).await?;
+        let app = Arc::new(Self { svc, pages });
+        app.svc.keys.reload(&app.svc).await?;
         Ok(app)
     }
 
-    /// Picks up key rotations made by the CLI or another node.
+    /// Runs the key rotation schedule ([`keys::maintain`]) and picks up
+    /// rotations made by the CLI or another node.
     pub fn spawn_key_refresh(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
         let app = Arc::downgrade(self);
         tokio::spawn(async move {
@@ -81,7 +78,10 @@ impl App {
             loop {
                 tick.tick().await;
                 let Some(app) = app.upgrade() else { break };
-                if let Err(e) = app.keys.reload(&app.svc).await {
+                if let Err(e) = keys::maintain(&app.svc).await {
+                    tracing::warn!(error = %e, "the signing key schedule failed");
+                }
+                if let Err(e) = app.svc.keys.reload(&app.svc).await {
                     tracing::warn!(error = %e, "reloading signing keys failed");
                 }
             }

@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use serde_json::{Map, Value, json};
-use tollgate_core::{AuthMethod, Client, ClientType, GrantType, OAuthError, ScopeSet};
+use tollgate_core::{
+    AccessTokenFormat, AuthMethod, Client, ClientType, GrantType, OAuthError, ScopeSet,
+};
 use url::{Host, Url};
 
 use crate::clients::NewClient;
@@ -141,7 +143,7 @@ pub fn parse_metadata(
             let method: AuthMethod = s.parse().map_err(bad)?;
             if !AuthMethod::SUPPORTED.contains(&method) {
                 return Err(bad(format!(
-                    "token_endpoint_auth_method '{s}' is not supported (client_secret_basic, client_secret_post, none)"
+                    "token_endpoint_auth_method '{s}' is not supported (client_secret_basic, client_secret_post, private_key_jwt, client_secret_jwt, none)"
                 )));
             }
             method
@@ -237,19 +239,27 @@ pub fn parse_metadata(
     }
     if let Some(uri) = string(m, "jwks_uri")? {
         check_jwks_uri(uri, policy.allow_private_jwks_uri)?;
-        extra.insert("jwks_uri".to_owned(), json!(uri));
+        new.jwks_uri = Some(uri.to_owned());
     }
     match m.get("jwks") {
         None | Some(Value::Null) => {}
         Some(j) if j.get("keys").is_some_and(Value::is_array) => {
-            if extra.contains_key("jwks_uri") {
+            if new.jwks_uri.is_some() {
                 return Err(bad(
                     "jwks and jwks_uri must not both be present (RFC 7591 §2)",
                 ));
             }
-            extra.insert("jwks".to_owned(), j.clone());
+            tollgate_jose::JwkSet::parse(j).map_err(|e| bad(format!("jwks: {e}")))?;
+            new.jwks = Some(j.clone());
         }
         Some(_) => return Err(bad("jwks must be a JWK Set object with a keys array")),
+    }
+    // An RFC 7591 extension (listed in discovery): the access-token format.
+    match string(m, "access_token_format")? {
+        None => {}
+        Some("opaque") => new.token_settings.access_token_format = Some(AccessTokenFormat::Opaque),
+        Some("jwt") => new.token_settings.access_token_format = Some(AccessTokenFormat::Jwt),
+        Some(_) => return Err(bad("access_token_format must be 'opaque' or 'jwt'")),
     }
     Ok(ParsedMetadata { new, extra })
 }
@@ -266,9 +276,20 @@ pub fn client_metadata(svc: &Services, c: &Client) -> Value {
         "client_id_issued_at": c.created_at,
         "registration_client_uri": svc.settings.endpoint(&format!("/oauth2/register/{}", c.id)),
     });
-    if c.client_type == ClientType::Confidential {
+    if c.client_type == ClientType::Confidential && c.auth_method != AuthMethod::PrivateKeyJwt {
         m["client_secret_expires_at"] = json!(0);
     }
+    if let Some(j) = &c.jwks {
+        m["jwks"] = j.clone();
+    }
+    if let Some(u) = &c.jwks_uri {
+        m["jwks_uri"] = json!(u);
+    }
+    let format = svc.settings.tokens.with_override(&c.token_settings).access_token_format;
+    m["access_token_format"] = json!(match format {
+        AccessTokenFormat::Opaque => "opaque",
+        AccessTokenFormat::Jwt => "jwt",
+    });
     if let (Some(reg), Some(obj)) = (&c.registration, m.as_object_mut()) {
         for (k, v) in &reg.metadata {
             obj.entry(k.clone()).or_insert_with(|| v.clone());

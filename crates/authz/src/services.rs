@@ -9,6 +9,8 @@ use tollgate_jose::MasterKey;
 use tollgate_store::{AuditEvent, Store};
 
 use crate::Error;
+use crate::assertion::{RemoteKeys, Trust};
+use crate::keys::KeyRing;
 use crate::ratelimit::Limits;
 use crate::settings::AuthzSettings;
 use crate::users::{Authenticator, LocalUsers, LoginLimits};
@@ -30,15 +32,23 @@ pub struct Services {
     pub authenticator: Arc<dyn Authenticator>,
     /// Lockout after failed logins.
     pub login_limits: LoginLimits,
+    /// The signing keys (and the JWKS) as last loaded from the store.
+    pub keys: KeyRing,
+    /// Trusted issuers of JWT and SAML bearer assertions.
+    pub trust: Trust,
+    /// Key sets fetched from `jwks_uri`s.
+    pub remote_keys: RemoteKeys,
 }
 
 impl Services {
+    /// Fails when the assertion trust configuration (`[jwt_bearer]`,
+    /// `[saml_bearer]`, `[assertions]`) is invalid or names unreadable files.
     pub fn new(
         store: Arc<dyn Store>,
         master: Arc<MasterKey>,
         clock: Arc<dyn Clock>,
         settings: AuthzSettings,
-    ) -> Self {
+    ) -> Result<Self, String> {
         let c = &settings.cache;
         let clients = Cache::builder()
             .max_capacity(10_000)
@@ -60,7 +70,16 @@ impl Services {
             settings.rate_limit.tracked_keys,
         );
         let authenticator = Arc::new(LocalUsers::new(store.clone()));
-        Self {
+        let trust = Trust::load(
+            &settings.jwt_bearer,
+            &settings.saml_bearer,
+            &settings.endpoint("/oauth2/token"),
+        )?;
+        let remote_keys = RemoteKeys::new(
+            &settings.assertions,
+            settings.registration.allow_private_jwks_uri,
+        )?;
+        Ok(Self {
             store,
             master,
             clock,
@@ -71,7 +90,10 @@ impl Services {
             limits,
             authenticator,
             login_limits,
-        }
+            keys: KeyRing::default(),
+            trust,
+            remote_keys,
+        })
     }
 
     /// Replaces the password checker (a directory instead of local users).

@@ -1,6 +1,7 @@
 //! The authorization server's settings, deserialized straight from the
 //! `[tokens]`, `[registration]`, `[cache]`, `[rate_limit]`, `[purge]`,
-//! `[authorize]`, `[login]` and `[ui]` sections of the config file.
+//! `[authorize]`, `[login]`, `[ui]`, `[keys]`, `[assertions]`,
+//! `[jwt_bearer]` and `[saml_bearer]` sections of the config file.
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -18,6 +19,10 @@ pub struct AuthzSettings {
     pub authorize: AuthorizeSettings,
     pub login: LoginSettings,
     pub ui: UiSettings,
+    pub keys: crate::keys::KeySettings,
+    pub assertions: crate::assertion::AssertionSettings,
+    pub jwt_bearer: crate::assertion::trust::JwtBearerSettings,
+    pub saml_bearer: crate::assertion::trust::SamlBearerSettings,
 }
 
 impl AuthzSettings {
@@ -31,6 +36,10 @@ impl AuthzSettings {
             authorize: AuthorizeSettings::default(),
             login: LoginSettings::default(),
             ui: UiSettings::default(),
+            keys: Default::default(),
+            assertions: Default::default(),
+            jwt_bearer: Default::default(),
+            saml_bearer: Default::default(),
         }
     }
 

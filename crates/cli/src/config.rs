@@ -12,6 +12,9 @@ use tollgate_authz::{
     AuthorizeSettings, AuthzSettings, CacheSettings, LoginSettings, PurgeSettings,
     RateLimitSettings, RegistrationSettings, UiSettings,
 };
+use tollgate_authz::assertion::AssertionSettings;
+use tollgate_authz::assertion::trust::{JwtBearerSettings, SamlBearerSettings};
+use tollgate_authz::keys::KeySettings;
 use tollgate_core::TokenSettings;
 use tollgate_store::{SqliteSync, StoreOptions};
 
@@ -34,6 +37,15 @@ pub struct Config {
     pub login: LoginSettings,
     /// Login and consent pages: templates, scope descriptions.
     pub ui: UiSettings,
+    /// Signing keys: algorithm, rotation schedule, publish-before-sign.
+    pub keys: KeySettings,
+    /// JWT assertions (client authentication and the JWT bearer grant):
+    /// clock skew, size and lifetime limits, jwks_uri fetching.
+    pub assertions: AssertionSettings,
+    /// The JWT bearer grant (RFC 7523 §2.1): audience and trusted issuers.
+    pub jwt_bearer: JwtBearerSettings,
+    /// The SAML 2.0 bearer grant (RFC 7522): audience, drift and trusted IdPs.
+    pub saml_bearer: SamlBearerSettings,
     pub log: LogConfig,
     pub admin: AdminConfig,
 }
@@ -171,6 +183,12 @@ impl Config {
         cfg.login
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: login.{e}"))?;
+        cfg.keys
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: keys.{e}"))?;
+        cfg.assertions
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: assertions.{e}"))?;
         Ok(cfg)
     }
 
@@ -243,6 +261,10 @@ impl Config {
         s.authorize = self.authorize.clone();
         s.login = self.login.clone();
         s.ui = self.ui.clone();
+        s.keys = self.keys.clone();
+        s.assertions = self.assertions.clone();
+        s.jwt_bearer = self.jwt_bearer.clone();
+        s.saml_bearer = self.saml_bearer.clone();
         s
     }
 }

@@ -102,10 +102,14 @@ impl AuthMethod {
         }
     }
 
-    /// Methods this server can verify today; the others are part of the model
-    /// so clients can be registered for them once they are implemented.
-    pub const SUPPORTED: [AuthMethod; 3] =
-        [Self::ClientSecretBasic, Self::ClientSecretPost, Self::None];
+    /// Every method this server verifies.
+    pub const SUPPORTED: [AuthMethod; 5] = [
+        Self::ClientSecretBasic,
+        Self::ClientSecretPost,
+        Self::PrivateKeyJwt,
+        Self::ClientSecretJwt,
+        Self::None,
+    ];
 }
 
 impl std::str::FromStr for AuthMethod {
@@ -133,6 +137,11 @@ pub enum SecretHashKind {
     Hmac,
     /// Argon2id (PHC string): for secrets a person chose.
     Argon2,
+    /// Encrypted under the master key (base64): for `client_secret_jwt`
+    /// clients, whose assertions are HMACs keyed with the secret itself
+    /// (RFC 7523 §2.2, OpenID Connect Core §9), so the server must be able
+    /// to recover it. A hash cannot serve there.
+    Sealed,
 }
 
 /// One of a client's live secrets. Several may be live at once so a secret can

@@ -53,7 +53,7 @@ pub async fn discovery(State(app): State<Arc<App>>) -> Response {
 }
 
 pub async fn jwks(State(app): State<Arc<App>>) -> Response {
-    let set = app.keys.current();
+    let set = app.svc.keys.current();
     let mut r = cacheable(Json(set.jwks.clone()), 60);
     r.headers_mut().insert(
         header::CONTENT_TYPE,

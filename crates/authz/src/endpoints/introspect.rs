@@ -75,7 +75,15 @@ async fn run(
     ip: Option<IpAddr>,
 ) -> Result<Value, Error> {
     // RFC 7662 §2.1: the endpoint requires authorization of the caller.
-    let client = authenticate(svc, headers, params, false, ip).await?;
+    let client = authenticate(
+        svc,
+        headers,
+        params,
+        false,
+        ip,
+        &svc.settings.endpoint("/oauth2/introspect"),
+    )
+    .await?;
     // The caller's own request-rate limit (a resource server introspecting
     // every request it serves is the usual way to exceed one).
     svc.limits.admit(&client).await?;

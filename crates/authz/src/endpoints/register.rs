@@ -212,7 +212,11 @@ pub async fn update(
         client.secrets = old.secrets.clone();
         client.created_at = old.created_at;
         client.enabled = old.enabled;
+        let format = client.token_settings.access_token_format;
         client.token_settings = old.token_settings.clone();
+        if format.is_some() {
+            client.token_settings.access_token_format = format;
+        }
         client.metadata = old.metadata.clone();
         // The rate limit is the operator's, not part of RFC 7591 metadata.
         client.rate_limit = old.rate_limit;

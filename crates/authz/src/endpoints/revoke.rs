@@ -66,7 +66,15 @@ async fn run(
     ip: Option<IpAddr>,
 ) -> Result<Option<TokenKind>, Error> {
     // Public clients may revoke their own tokens (RFC 7009 §2.1, §5).
-    let client = authenticate(svc, headers, params, true, ip).await?;
+    let client = authenticate(
+        svc,
+        headers,
+        params,
+        true,
+        ip,
+        &svc.settings.endpoint("/oauth2/revoke"),
+    )
+    .await?;
     let token = params.require("token")?;
     // The hint is honoured only as a hint: one lookup finds either kind, so a
     // wrong or unknown hint changes nothing (RFC 7009 §2.1).

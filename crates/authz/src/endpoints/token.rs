@@ -10,7 +10,8 @@ use serde_json::json;
 use tollgate_core::{Client, GrantType, OAuthError};
 
 use super::{PeerAddr, PeerIp, no_store, params_or_reject};
-use crate::client_auth::{authenticate, claimed_client_id};
+use crate::client_auth::{authenticate, claimed_client_id, presented};
+use crate::services::Services;
 use crate::form::{Form, FormRejection, Params};
 use crate::grants;
 use crate::issue::TokenResponse;
@@ -68,10 +69,33 @@ async fn issue(
     ip: Option<IpAddr>,
 ) -> Result<Issued, Error> {
     let grant_type = params.require("grant_type")?;
-    let client = authenticate(&app.svc, headers, params, true, ip).await?;
+    let parsed = GrantType::parse(grant_type);
+    let svc = &app.svc;
+    // RFC 7521 §4.2: with an assertion grant, client authentication is
+    // optional; the trusted issuer's configuration then names the client.
+    if let Some(g @ (GrantType::JwtBearer | GrantType::Saml2Bearer)) = parsed {
+        let client = if presented(headers, params) {
+            let c = authenticate(svc, headers, params, true, ip, &token_endpoint(svc)).await?;
+            svc.limits.admit(&c).await?;
+            Some(c)
+        } else {
+            None
+        };
+        let (client, response) = if g == GrantType::JwtBearer {
+            grants::jwt_bearer::grant(svc, client, params).await?
+        } else {
+            grants::saml_bearer::grant(svc, client, params).await?
+        };
+        return Ok(Issued {
+            response,
+            grant_type: g,
+            client,
+        });
+    }
+    let client = authenticate(svc, headers, params, true, ip, &token_endpoint(svc)).await?;
     // The client's own request-rate limit, once it is known who is asking.
-    app.svc.limits.admit(&client).await?;
-    let (grant_type, response) = match GrantType::parse(grant_type) {
+    svc.limits.admit(&client).await?;
+    let (grant_type, response) = match parsed {
         Some(g @ GrantType::ClientCredentials) => (
             g,
             grants::client_credentials::grant(&app.svc, &client, params).await?,
@@ -91,7 +115,7 @@ async fn issue(
         _ => {
             return Err(OAuthError::UnsupportedGrantType(
                 format!(
-                    "grant type '{}' is not supported by this server (supported: authorization_code, client_credentials, password, refresh_token)",
+                    "grant type '{}' is not supported by this server (supported: authorization_code, client_credentials, password, refresh_token, urn:ietf:params:oauth:grant-type:jwt-bearer, urn:ietf:params:oauth:grant-type:saml2-bearer)",
                     grant_type.chars().take(100).collect::<String>()
                 )
                 .into(),
@@ -104,4 +128,8 @@ async fn issue(
         grant_type,
         client,
     })
+}
+
+fn token_endpoint(svc: &Services) -> String {
+    svc.settings.endpoint("/oauth2/token")
 }

@@ -164,6 +164,8 @@ impl AddArgs {
             redirect_uris: self.redirect_uris,
             scopes,
             scope_matching: self.scope_matching,
+            jwks: None,
+            jwks_uri: None,
             token_settings: TokenSettingsOverride {
                 access_token_ttl: self.access_token_ttl,
                 access_token_length: self.access_token_length,

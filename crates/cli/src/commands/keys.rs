@@ -2,6 +2,7 @@
 use clap::Subcommand;
 use serde_json::json;
 use tollgate_authz::keys::rotate_key;
+use tollgate_store::KeyStatus;
 
 use super::with_services;
 use crate::config::Config;
@@ -19,9 +20,10 @@ pub enum KeysCmd {
 pub async fn run(cfg: &Config, cmd: KeysCmd, as_json: bool) -> anyhow::Result<()> {
     with_services(cfg, async |svc| match cmd {
         KeysCmd::Rotate => {
-            let kid = rotate_key(svc).await?;
+            let alg = svc.settings.keys.algorithm;
+            let kid = rotate_key(svc, alg, KeyStatus::Active).await?;
             if as_json {
-                output::json(&json!({"kid": kid, "alg": "ES256", "status": "active"}))
+                output::json(&json!({"kid": kid, "alg": alg.as_str(), "status": "active"}))
             } else {
                 println!("new active signing key: {kid}");
                 Ok(())

@@ -25,12 +25,13 @@ pub async fn services(cfg: &Config, issuer: &str) -> anyhow::Result<Services> {
         .context("cannot open the store")?;
     let (master, source) = MasterKey::load_or_create(&cfg.server.data_dir).context("master key")?;
     tracing::debug!(?source, "master key loaded");
-    Ok(Services::new(
+    Services::new(
         store,
         Arc::new(master),
         Arc::new(SystemClock),
         cfg.authz_settings(issuer),
-    ))
+    )
+    .map_err(|e| anyhow::anyhow!("configuration: {e}"))
 }
 
 /// Opens services for a one-shot command and flushes queued writes before exit.

@@ -1,0 +1,156 @@
+//! Fetching a `jwks_uri` (a client's, RFC 7591 §2, or a trusted issuer's):
+//! https only, with a timeout and a size limit, cached, fetched again at
+//! once when a token names a `kid` the cached set lacks (a key rotation at
+//! the other end) but never more often than `jwks_min_refetch_secs` per URL,
+//! so unknown kids cannot make us hammer someone's server.
+//!
+//! Addresses are checked after resolution: a name that resolves to a
+//! loopback, private or link-local address is refused unless
+//! `registration.allow_private_jwks_uri` is set (a DNS answer can change
+//! after registration checked the name).
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use moka::future::Cache;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use tollgate_jose::JwkSet;
+
+use super::AssertionSettings;
+use crate::registration::is_internal_ip;
+
+#[derive(Clone)]
+struct Fetched {
+    set: Arc<JwkSet>,
+    at: Instant,
+}
+
+pub struct RemoteKeys {
+    http: reqwest::Client,
+    cache: Cache<String, Fetched>,
+    max_bytes: usize,
+    min_refetch: Duration,
+    allow_private: bool,
+}
+
+impl std::fmt::Debug for RemoteKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteKeys").finish_non_exhaustive()
+    }
+}
+
+/// Resolves names and drops internal addresses (unless allowed).
+struct GuardedResolver {
+    allow_private: bool,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow_private = self.allow_private;
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| allow_private || !is_internal_ip(a.ip()))
+                .collect();
+            if found.is_empty() {
+                return Err(format!(
+                    "{host} resolves to no address this server may fetch from"
+                )
+                .into());
+            }
+            let addrs: Addrs = Box::new(found.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+impl RemoteKeys {
+    pub fn new(s: &AssertionSettings, allow_private: bool) -> Result<Self, String> {
+        let mut b = reqwest::Client::builder()
+            .timeout(Duration::from_millis(s.jwks_timeout_ms))
+            .connect_timeout(Duration::from_millis(s.jwks_timeout_ms))
+            .redirect(reqwest::redirect::Policy::none())
+            .https_only(true)
+            .user_agent("tollgate")
+            .dns_resolver(Arc::new(GuardedResolver { allow_private }));
+        if let Some(path) = &s.jwks_ca_file {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("assertions.jwks_ca_file {}: {e}", path.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("assertions.jwks_ca_file: {e}"))?;
+            b = b.tls_certs_merge(certs);
+        }
+        let http = b.build().map_err(|e| format!("HTTP client: {e}"))?;
+        Ok(Self {
+            http,
+            cache: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(s.jwks_cache_secs.max(1)))
+                .build(),
+            max_bytes: s.jwks_max_bytes,
+            min_refetch: Duration::from_secs(s.jwks_min_refetch_secs),
+            allow_private,
+        })
+    }
+
+    /// The key set at `url`, from the cache or fetched (one fetch per URL
+    /// at a time however many callers wait). With `want_kid`, a cached set
+    /// that lacks it is fetched again if it is older than the refetch floor.
+    pub async fn get(&self, url: &str, want_kid: Option<&str>) -> Result<Arc<JwkSet>, String> {
+        if let Some(f) = self.cache.get(url).await {
+            let stale_for_kid = want_kid.is_some_and(|k| !f.set.has_kid(k));
+            if !stale_for_kid || f.at.elapsed() < self.min_refetch {
+                return Ok(f.set);
+            }
+            self.cache.invalidate(url).await;
+        }
+        let fetched = self
+            .cache
+            .try_get_with(url.to_owned(), self.fetch(url))
+            .await
+            .map_err(|e| (*e).clone())?;
+        Ok(fetched.set)
+    }
+
+    async fn fetch(&self, url: &str) -> Result<Fetched, String> {
+        let parsed = url::Url::parse(url).map_err(|_| "the jwks_uri is not a URL".to_owned())?;
+        if let Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) = parsed.host() {
+            let ip = parsed
+                .host_str()
+                .and_then(|h| h.trim_matches(['[', ']']).parse().ok());
+            if ip.is_some_and(is_internal_ip) && !self.allow_private {
+                return Err("the jwks_uri names an internal address".into());
+            }
+        }
+        let mut resp = self.http.get(url).send().await.map_err(|e| {
+            tracing::warn!(%url, error = %e, "fetching a jwks_uri failed");
+            "the jwks_uri could not be fetched".to_owned()
+        })?;
+        if !resp.status().is_success() {
+            tracing::warn!(%url, status = %resp.status(), "a jwks_uri answered with an error");
+            return Err(format!("the jwks_uri answered {}", resp.status().as_u16()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|_| "reading the jwks_uri failed".to_owned())?
+        {
+            if body.len() + chunk.len() > self.max_bytes {
+                return Err(format!(
+                    "the jwks_uri document is larger than {} bytes",
+                    self.max_bytes
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let value: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|_| "the jwks_uri document is not JSON".to_owned())?;
+        let set = JwkSet::parse(&value).map_err(|e| format!("the jwks_uri document: {e}"))?;
+        Ok(Fetched {
+            set: Arc::new(set),
+            at: Instant::now(),
+        })
+    }
+}

@@ -1,0 +1,84 @@
+//! RFC 7523 §2.1: a JWT as an authorization grant (the seed's "Access token
+//! using JWT" filter). The JWT comes from a configured trusted issuer
+//! (`[[jwt_bearer.issuers]]`), signed with one of its keys; `aud` must
+//! contain the configured audience (the token endpoint URL by default);
+//! `exp` is required and `iat`/`nbf` are checked with the clock skew; a
+//! `jti`, when present, is refused the second time.
+use std::sync::Arc;
+
+use tollgate_core::{Client, GrantType, OAuthError};
+use tollgate_jose::jwt::{self, ClaimRules, Verifier};
+
+use crate::Error;
+use crate::assertion::trust::KeySource;
+use crate::assertion::{peek_claims, refuse_replay, string_claim};
+use crate::form::Params;
+use crate::issue::TokenResponse;
+use crate::services::Services;
+
+fn invalid(d: String) -> OAuthError {
+    OAuthError::invalid_grant(d)
+}
+
+pub async fn grant(
+    svc: &Services,
+    authenticated: Option<Arc<Client>>,
+    params: &Params,
+) -> Result<(Arc<Client>, TokenResponse), Error> {
+    let s = &svc.settings.assertions;
+    let assertion = params.require("assertion")?;
+    if assertion.len() > s.max_bytes {
+        return Err(invalid(format!("the assertion is larger than {} bytes", s.max_bytes)).into());
+    }
+    let header = jwt::decode_header(assertion).map_err(|e| invalid(e.to_string()))?;
+    let claimed = peek_claims(assertion)
+        .ok_or_else(|| invalid("the assertion is not a JWT (RFC 7523 §2.1)".into()))?;
+    let iss = string_claim(&claimed, "iss")
+        .ok_or_else(|| invalid("the JWT has no iss claim (RFC 7523 §3 item 1)".into()))?;
+    let Some(issuer) = svc.trust.issuers.get(iss) else {
+        return Err(invalid("the JWT's issuer is not trusted by this server".into()).into());
+    };
+    let keys = match &issuer.keys {
+        KeySource::Static(k) => k.clone(),
+        KeySource::Remote(uri) => svc
+            .remote_keys
+            .get(uri, header.kid.as_deref())
+            .await
+            .map_err(|e| invalid(format!("the issuer's jwks_uri: {e}")))?,
+    };
+    let (_, claims) = jwt::verify(assertion, Verifier::Keys(&keys), &issuer.algorithms)
+        .map_err(|e| invalid(e.to_string()))?;
+    let audiences: Vec<&str> = svc.trust.jwt_audience.iter().map(String::as_str).collect();
+    jwt::check_claims(
+        &claims,
+        &ClaimRules {
+            now: svc.now(),
+            skew: s.skew(),
+            issuer: Some(&issuer.issuer),
+            subject: None,
+            audiences: &audiences,
+            require: &["exp", "sub"],
+            max_lifetime: Some(s.max_lifetime()),
+        },
+    )
+    .map_err(|e| invalid(e.to_string()))?;
+    let sub = string_claim(&claims, "sub").unwrap_or_default();
+    if !issuer.grantor.allows_subject(sub) {
+        return Err(invalid("the issuer may not assert this subject".into()).into());
+    }
+    if let Some(jti) = string_claim(&claims, "jti") {
+        let exp = claims.get("exp").and_then(|v| v.as_i64()).unwrap_or(0);
+        refuse_replay(svc, &format!("jwt:{}", issuer.issuer), jti, exp, invalid).await?;
+    }
+    let client = super::assertion::client_for(svc, authenticated, &issuer.grantor).await?;
+    let resp = super::assertion::issue(
+        svc,
+        &client,
+        &issuer.grantor,
+        GrantType::JwtBearer,
+        sub,
+        params,
+    )
+    .await?;
+    Ok((client, resp))
+}
