@@ -14,16 +14,14 @@
 //! period a rotated-out token coming back means it leaked, and the whole
 //! grant is revoked.
 use tollgate_core::{
-    AccessTokenFormat,
-    Client, GrantType, OAuthError, RefreshMode, ScopeSet, TokenKind, TokenRecord, TokenSettings,
+    AccessTokenFormat, Client, GrantType, OAuthError, RefreshMode, ScopeSet, TokenKind,
+    TokenRecord, TokenSettings,
 };
 use tollgate_jose::secrets::token_hash;
 
 use crate::Error;
 use crate::form::Params;
-use crate::issue::{
-    Grant, TokenResponse, build, derived_values, settings_for, sign_access_jwt,
-};
+use crate::issue::{Grant, TokenResponse, build, derived_values, settings_for, sign_access_jwt};
 use crate::services::Services;
 
 fn invalid() -> Error {
