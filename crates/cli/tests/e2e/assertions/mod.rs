@@ -6,7 +6,6 @@
 mod support;
 
 #[path = "../../../../saml/tests/support/sign.rs"]
-#[allow(dead_code)]
 mod saml_sign;
 
 use std::path::PathBuf;
