@@ -96,7 +96,7 @@ async fn client_keys(
     header: &Header,
 ) -> Result<Arc<JwkSet>, OAuthError> {
     match (&client.jwks, &client.jwks_uri) {
-        (Some(j), _) => JwkSet::parse(j).map(Arc::new).map_err(|e| {
+        (Some(j), _) => svc.remote_keys.registered(j).await.map_err(|e| {
             tracing::warn!(client_id = %client.id, error = %e, "a client's registered jwks does not parse");
             invalid("the client's registered jwks holds no usable key".into())
         }),

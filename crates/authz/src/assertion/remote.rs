@@ -28,6 +28,9 @@ struct Fetched {
 pub struct RemoteKeys {
     http: reqwest::Client,
     cache: Cache<String, Fetched>,
+    /// Clients' registered `jwks`, parsed once (keyed by the hash of the
+    /// set's JSON, so a changed set is parsed afresh) instead of per request.
+    parsed: Cache<tollgate_core::TokenHash, Arc<JwkSet>>,
     max_bytes: usize,
     min_refetch: Duration,
     allow_private: bool,
@@ -87,6 +90,10 @@ impl RemoteKeys {
                 .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(s.jwks_cache_secs.max(1)))
                 .build(),
+            parsed: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(3600))
+                .build(),
             max_bytes: s.jwks_max_bytes,
             min_refetch: Duration::from_secs(s.jwks_min_refetch_secs),
             allow_private,
@@ -110,6 +117,17 @@ impl RemoteKeys {
             .await
             .map_err(|e| (*e).clone())?;
         Ok(fetched.set)
+    }
+
+    /// A client's registered JWK Set, parsed.
+    pub async fn registered(&self, jwks: &serde_json::Value) -> Result<Arc<JwkSet>, String> {
+        let key = tollgate_jose::secrets::token_hash(&jwks.to_string());
+        if let Some(set) = self.parsed.get(&key).await {
+            return Ok(set);
+        }
+        let set = Arc::new(JwkSet::parse(jwks).map_err(|e| e.to_string())?);
+        self.parsed.insert(key, set.clone()).await;
+        Ok(set)
     }
 
     async fn fetch(&self, url: &str) -> Result<Fetched, String> {

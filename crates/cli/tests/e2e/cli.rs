@@ -153,7 +153,7 @@ async fn purge_command_deletes_revoked_access_tokens(b: Backend) {
     assert_eq!(
         report,
         serde_json::json!({"tokens": 1, "codes": 0, "audit_events": 0, "registration_tokens": 0,
-            "sessions": 0, "user_grants": 0})
+            "sessions": 0, "user_grants": 0, "assertion_ids": 0})
     );
     assert_eq!(s.cli_json(&["purge"])["tokens"], 0);
     assert_eq!(s.introspect((&id, &secret), token).await["active"], false);
