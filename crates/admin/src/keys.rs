@@ -4,12 +4,14 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Serialize;
-use tollgate_store::SigningKeyRecord;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use tollgate_jose::Alg;
+use tollgate_store::{KeyStatus, SigningKeyRecord};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::Admin;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiQuery;
 
 pub const TAG: &str = "keys";
 
@@ -67,10 +69,25 @@ pub async fn list(State(admin): State<Arc<Admin>>) -> Result<Json<KeyList>, ApiE
     }))
 }
 
+/// How to rotate.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RotateQuery {
+    /// Algorithm of the new key (default: `keys.algorithm`).
+    #[param(value_type = Option<String>, pattern = "^(ES256|EdDSA|RS256|PS256)$")]
+    pub alg: Option<String>,
+    /// Publish the key as `next` only; the server's schedule makes it sign
+    /// after `keys.publish_ahead_secs` (publish-before-sign).
+    pub staged: Option<bool>,
+}
+
 #[utoipa::path(
-    post, operation_id = "rotate_keys", path = "/admin/v1/keys/rotate", tag = TAG,
+    post, operation_id = "rotate_keys", path = "/admin/v1/keys/rotate", tag = TAG, params(RotateQuery),
     responses(
-        (status = 201, description = "The new active key; the previous one is retired", body = KeyView),
+        (status = 201, description = "The new key: active at once (the previous one is retired), or `next` when staged", body = KeyView),
+        (status = 400, description = "A query parameter is invalid", body = ErrorBody),
+        (status = 409, description = "A staged key already waits to sign", body = ErrorBody),
         (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 403, description = "The token lacks the scope tollgate:admin", body = ErrorBody),
         (status = 503, description = "The store is unavailable", body = ErrorBody),
@@ -78,14 +95,23 @@ pub async fn list(State(admin): State<Arc<Admin>>) -> Result<Json<KeyList>, ApiE
 )]
 pub async fn rotate(
     State(admin): State<Arc<Admin>>,
+    ApiQuery(q): ApiQuery<RotateQuery>,
 ) -> Result<(StatusCode, Json<KeyView>), ApiError> {
     let svc = &admin.app.svc;
-    let kid = tollgate_authz::keys::rotate_key(
-        svc,
-        svc.settings.keys.algorithm,
-        tollgate_store::KeyStatus::Active,
-    )
-    .await?;
+    let alg = match q.alg.as_deref() {
+        None => svc.settings.keys.algorithm,
+        Some(a) => Alg::parse(a)
+            .filter(|a| Alg::SIGNING.contains(a))
+            .ok_or_else(|| {
+                ApiError::invalid_field("alg", "alg must be ES256, EdDSA, RS256 or PS256")
+            })?,
+    };
+    let status = if q.staged.unwrap_or(false) {
+        KeyStatus::Next
+    } else {
+        KeyStatus::Active
+    };
+    let kid = tollgate_authz::keys::rotate_key(svc, alg, status).await?;
     // This process signs with the new key at once; others pick it up on their
     // next refresh.
     svc.keys.reload(svc).await?;

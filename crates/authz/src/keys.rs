@@ -133,7 +133,13 @@ impl KeyRing {
 /// is retired but stays in the JWKS); `Next` only publishes it, for
 /// [`maintain`] to promote later. Returns the new key id.
 pub async fn rotate_key(svc: &Services, alg: Alg, status: KeyStatus) -> Result<String, Error> {
-    Ok(insert_new_key(svc, alg, status).await??)
+    match insert_new_key(svc, alg, status).await? {
+        Ok(kid) => Ok(kid),
+        Err(StoreError::Conflict) if status == KeyStatus::Next => Err(Error::Conflict(
+            "a staged key already waits to sign; it signs after keys.publish_ahead_secs".into(),
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Generates and stores a key; the store's answer is kept apart so a

@@ -1110,5 +1110,56 @@ async fn jwt_access_tokens_verify_introspect_revoke_and_rotate(b: Backend) {
     let v: Value =
         serde_json::from_str(&support::py(&["verify", &new, &jwks.to_string(), &s.base])).unwrap();
     assert_eq!(v["header"]["kid"], new_kid.as_str());
+
+    // Publish-before-sign: a staged RS256 key is in the JWKS at once but
+    // does not sign yet.
+    let r = s
+        .http
+        .post(s.url("/admin/v1/keys/rotate?alg=RS256&staged=true"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let staged: Value = r.json().await.unwrap();
+    assert_eq!(
+        (staged["status"].as_str(), staged["alg"].as_str()),
+        (Some("next"), Some("RS256"))
+    );
+    let jwks = s.get_json("/oauth2/jwks").await;
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert!(kids.contains(&staged["kid"].as_str().unwrap()), "{kids:?}");
+    let after = s.token(&id, &secret, Some("read")).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let v: Value = serde_json::from_str(&support::py(&[
+        "verify",
+        &after,
+        &jwks.to_string(),
+        &s.base,
+    ]))
+    .unwrap();
+    assert_eq!(
+        v["header"]["kid"],
+        new_kid.as_str(),
+        "the staged key does not sign yet"
+    );
+    // A second staged key while one waits, or an HMAC algorithm, is refused.
+    for (q, status) in [("staged=true", 409), ("alg=HS256", 400)] {
+        let r = s
+            .http
+            .post(s.url(&format!("/admin/v1/keys/rotate?{q}")))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{q}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
