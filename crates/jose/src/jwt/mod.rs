@@ -173,11 +173,17 @@ pub fn verify(
             }
             let candidates: Vec<&PublicKey> = match &h.kid {
                 Some(kid) => {
-                    let named: Vec<&PublicKey> = set
+                    let mut named: Vec<&PublicKey> = set
                         .keys()
                         .iter()
                         .filter(|k| k.kid() == Some(kid.as_str()))
                         .collect();
+                    // A key registered without a kid (from a PEM file, say)
+                    // may be the one a token names: the kid is a hint for
+                    // choosing keys, the signature is what decides.
+                    if named.is_empty() {
+                        named = set.keys().iter().filter(|k| k.kid().is_none()).collect();
+                    }
                     if named.is_empty() {
                         return Err(JwtError::UnknownKid);
                     }

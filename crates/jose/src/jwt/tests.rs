@@ -262,6 +262,43 @@ impl CloneWithKid for SigningKey {
     }
 }
 
+/// A key without a kid (a PEM file) is a candidate for a token naming any
+/// kid; only its signature decides. Keys that do carry kids stay strict.
+#[test]
+fn a_key_without_kid_verifies_a_token_that_names_one() {
+    let k = SigningKey::generate(Alg::ES256).unwrap();
+    let pem_only = JwkSet::from_keys(vec![crate::PublicKey::from_pem(&public_pem(&k)).unwrap()]);
+    assert_eq!(pem_only.keys()[0].kid(), None);
+    let t = k.sign_jwt("JWT", &json!({"a": 1})).unwrap();
+    assert!(verify(&t, Verifier::Keys(&pem_only), &Alg::ASYMMETRIC).is_ok());
+    // Another key without a kid still fails on the signature.
+    let other = SigningKey::generate(Alg::ES256).unwrap();
+    let t = other.sign_jwt("JWT", &json!({"a": 1})).unwrap();
+    assert_eq!(
+        verify(&t, Verifier::Keys(&pem_only), &Alg::ASYMMETRIC).unwrap_err(),
+        JwtError::BadSignature
+    );
+}
+
+/// The SPKI PEM of a signing key's public half.
+fn public_pem(k: &SigningKey) -> String {
+    let out = std::process::Command::new("openssl")
+        .args(["pkey", "-pubout"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(k.to_pkcs8_pem().as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
 #[test]
 fn unknown_kid_is_refused_with_a_useful_text() {
     let k = SigningKey::generate(Alg::EdDSA).unwrap();

@@ -617,6 +617,13 @@ client_id = "svc-jb"
         (Some(true), Some("alice"))
     );
     assert_eq!(i["client_id"], "svc-jb");
+    // A kid in the header still finds the PEM key (which has none).
+    let named = idp.sign(
+        "ES256",
+        &json!({"kid": "idp-2026"}),
+        &claims(iss, "alice", &token_ep),
+    );
+    assert_eq!(grant(named).await.0, 200, "a kid with a keys_file key");
     // With client authentication too.
     let a2 = idp.sign("ES256", &json!({}), &claims(iss, "bob", &token_ep));
     let r = s
