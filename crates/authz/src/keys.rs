@@ -191,7 +191,8 @@ pub async fn maintain(svc: &Services) -> Result<bool, Error> {
     let ahead = i64::try_from(s.publish_ahead_secs).unwrap_or(i64::MAX);
     let keys = svc.store.list_keys().await?;
     if let Some(next) = keys.iter().find(|k| k.status == KeyStatus::Next) {
-        if now >= next.created_at.saturating_add(ahead) && svc.store.promote_key(&next.kid, now).await?
+        if now >= next.created_at.saturating_add(ahead)
+            && svc.store.promote_key(&next.kid, now).await?
         {
             tracing::info!(kid = %next.kid, "the next signing key now signs");
             svc.audit(
@@ -212,7 +213,12 @@ pub async fn maintain(svc: &Services) -> Result<bool, Error> {
     let Some(active) = keys.iter().find(|k| k.status == KeyStatus::Active) else {
         return Ok(false);
     };
-    if now < active.created_at.saturating_add(every).saturating_sub(ahead) {
+    if now
+        < active
+            .created_at
+            .saturating_add(every)
+            .saturating_sub(ahead)
+    {
         return Ok(false);
     }
     match insert_new_key(svc, s.algorithm, KeyStatus::Next).await? {

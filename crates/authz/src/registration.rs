@@ -285,7 +285,11 @@ pub fn client_metadata(svc: &Services, c: &Client) -> Value {
     if let Some(u) = &c.jwks_uri {
         m["jwks_uri"] = json!(u);
     }
-    let format = svc.settings.tokens.with_override(&c.token_settings).access_token_format;
+    let format = svc
+        .settings
+        .tokens
+        .with_override(&c.token_settings)
+        .access_token_format;
     m["access_token_format"] = json!(match format {
         AccessTokenFormat::Opaque => "opaque",
         AccessTokenFormat::Jwt => "jwt",

@@ -8,13 +8,13 @@ use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use tollgate_authz::assertion::AssertionSettings;
+use tollgate_authz::assertion::trust::{JwtBearerSettings, SamlBearerSettings};
+use tollgate_authz::keys::KeySettings;
 use tollgate_authz::{
     AuthorizeSettings, AuthzSettings, CacheSettings, LoginSettings, PurgeSettings,
     RateLimitSettings, RegistrationSettings, UiSettings,
 };
-use tollgate_authz::assertion::AssertionSettings;
-use tollgate_authz::assertion::trust::{JwtBearerSettings, SamlBearerSettings};
-use tollgate_authz::keys::KeySettings;
 use tollgate_core::TokenSettings;
 use tollgate_store::{SqliteSync, StoreOptions};
 

@@ -6,9 +6,9 @@ use std::path::Path;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use tollgate_admin::bootstrap::{ADMIN_CLIENT_ID, write_private};
+use tollgate_authz::assertion::trust::TrustedIssuerConfig;
 use tollgate_authz::clients::{self, NewClient};
 use tollgate_authz::users::{self, UserPatch};
-use tollgate_authz::assertion::trust::TrustedIssuerConfig;
 use tollgate_authz::{Services, initial_tokens};
 use tollgate_core::{ClientType, GrantType, ScopeSet};
 use tollgate_jose::secrets::random_token;
@@ -269,7 +269,12 @@ pub fn add_demo_issuer(cfg: &mut Config) -> anyhow::Result<()> {
     if !public_path.exists() {
         assertion::write_new(&public_path, assertion::public_pem(&key)?.as_bytes(), false)?;
     }
-    if cfg.jwt_bearer.issuers.iter().any(|i| i.issuer == DEMO_ISSUER) {
+    if cfg
+        .jwt_bearer
+        .issuers
+        .iter()
+        .any(|i| i.issuer == DEMO_ISSUER)
+    {
         return Ok(());
     }
     let pem = std::fs::read_to_string(&public_path)
@@ -353,7 +358,8 @@ mod tests {
         assert_eq!(fresh.jwt_bearer.issuers, cfg.jwt_bearer.issuers);
 
         // The server's loader accepts it, and the printed command's JWT verifies.
-        let trust = Trust::load(&cfg.jwt_bearer, &cfg.saml_bearer, "http://x/oauth2/token").unwrap();
+        let trust =
+            Trust::load(&cfg.jwt_bearer, &cfg.saml_bearer, "http://x/oauth2/token").unwrap();
         let t = &trust.issuers[DEMO_ISSUER];
         assert!(t.grantor.allows_subject("alice"));
         assert_eq!(t.grantor.client_id.as_deref(), Some(DEMO_SERVICE));
@@ -368,7 +374,15 @@ mod tests {
         }
         let k = key_path.to_str().unwrap();
         let cmd = T::try_parse_from([
-            "t", "jwt", "--key", k, "--iss", DEMO_ISSUER, "--sub", "alice", "--aud",
+            "t",
+            "jwt",
+            "--key",
+            k,
+            "--iss",
+            DEMO_ISSUER,
+            "--sub",
+            "alice",
+            "--aud",
             "http://x/oauth2/token",
         ])
         .unwrap()

@@ -129,11 +129,11 @@ fn verify_hmac(
             continue;
         }
         sealed_any = true;
-        let Some(secret) = URL_SAFE_NO_PAD
-            .decode(&s.hash)
-            .ok()
-            .and_then(|b| svc.master.open(&secret_context(client.id.as_str()), &b).ok())
-        else {
+        let Some(secret) = URL_SAFE_NO_PAD.decode(&s.hash).ok().and_then(|b| {
+            svc.master
+                .open(&secret_context(client.id.as_str()), &b)
+                .ok()
+        }) else {
             tracing::error!(client_id = %client.id, "a sealed client secret does not open");
             continue;
         };

@@ -123,15 +123,19 @@ pub async fn refuse_replay(
     let hash: TokenHash = tollgate_jose::secrets::token_hash(&format!("{scope}\0{id}"));
     let fresh = svc
         .store
-        .record_jti(&hash, expires_at.saturating_add(svc.settings.assertions.skew()), svc.now())
+        .record_jti(
+            &hash,
+            expires_at.saturating_add(svc.settings.assertions.skew()),
+            svc.now(),
+        )
         .await?;
     if fresh {
         Ok(())
     } else {
-        Err(invalid(
-            "the assertion was already used: its jti (or ID) was seen before".into(),
+        Err(
+            invalid("the assertion was already used: its jti (or ID) was seen before".into())
+                .into(),
         )
-        .into())
     }
 }
 

@@ -54,10 +54,9 @@ impl Resolve for GuardedResolver {
                 .filter(|a| allow_private || !is_internal_ip(a.ip()))
                 .collect();
             if found.is_empty() {
-                return Err(format!(
-                    "{host} resolves to no address this server may fetch from"
-                )
-                .into());
+                return Err(
+                    format!("{host} resolves to no address this server may fetch from").into(),
+                );
             }
             let addrs: Addrs = Box::new(found.into_iter());
             Ok(addrs)

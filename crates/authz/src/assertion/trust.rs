@@ -173,7 +173,8 @@ impl Trust {
                     JwkSet::parse(v).map_err(|e| format!("{what}.jwks: {e}"))?,
                 )),
                 (None, Some(uri), None) => {
-                    let u = url::Url::parse(uri).map_err(|_| format!("{what}.jwks_uri is not a URL"))?;
+                    let u = url::Url::parse(uri)
+                        .map_err(|_| format!("{what}.jwks_uri is not a URL"))?;
                     if u.scheme() != "https" {
                         return Err(format!("{what}.jwks_uri must use https"));
                     }
@@ -206,7 +207,10 @@ impl Trust {
                 return Err(format!("{what}: the issuer is listed twice"));
             }
         }
-        let saml_audience = saml.audience.clone().unwrap_or_else(|| token_endpoint.to_owned());
+        let saml_audience = saml
+            .audience
+            .clone()
+            .unwrap_or_else(|| token_endpoint.to_owned());
         let mut idps = Vec::new();
         for c in &saml.idps {
             let what = format!("saml_bearer.idps[{}]", c.issuer);
@@ -219,7 +223,8 @@ impl Trust {
                     c.certificate_file.display()
                 )
             })?;
-            let trust = IdpTrust::from_pem(&pem).map_err(|e| format!("{what}.certificate_file: {e}"))?;
+            let trust =
+                IdpTrust::from_pem(&pem).map_err(|e| format!("{what}.certificate_file: {e}"))?;
             let mut policy = SamlPolicy::new(trust, saml_audience.clone());
             policy.issuer = Some(c.issuer.clone());
             policy.drift_secs = i64::try_from(saml.drift_secs.min(3600)).unwrap_or(60);
@@ -259,7 +264,9 @@ fn pem_keys(path: &std::path::Path, what: &str) -> Result<JwkSet, String> {
         }
     }
     if keys.is_empty() {
-        return Err(format!("{what}.keys_file holds no PEM public key or certificate"));
+        return Err(format!(
+            "{what}.keys_file holds no PEM public key or certificate"
+        ));
     }
     Ok(JwkSet::from_keys(keys))
 }

@@ -11,10 +11,10 @@ use tollgate_core::{Client, GrantType, OAuthError};
 
 use super::{PeerAddr, PeerIp, no_store, params_or_reject};
 use crate::client_auth::{authenticate, claimed_client_id, presented};
-use crate::services::Services;
 use crate::form::{Form, FormRejection, Params};
 use crate::grants;
 use crate::issue::TokenResponse;
+use crate::services::Services;
 use crate::{App, Error, telemetry};
 
 pub async fn token(

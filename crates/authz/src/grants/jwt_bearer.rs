@@ -28,7 +28,11 @@ pub async fn grant(
     let s = &svc.settings.assertions;
     let assertion = params.require("assertion")?;
     if assertion.len() > s.max_bytes {
-        return Err(invalid(format!("the assertion is larger than {} bytes", s.max_bytes)).into());
+        return Err(invalid(format!(
+            "the assertion is larger than {} bytes",
+            s.max_bytes
+        ))
+        .into());
     }
     let header = jwt::decode_header(assertion).map_err(|e| invalid(e.to_string()))?;
     let claimed = peek_claims(assertion)

@@ -49,7 +49,9 @@ pub async fn grant(
         svc,
         &format!("saml:{}", validated.issuer),
         &validated.id,
-        validated.not_on_or_after.saturating_add(idp.policy.drift_secs),
+        validated
+            .not_on_or_after
+            .saturating_add(idp.policy.drift_secs),
         invalid,
     )
     .await?;

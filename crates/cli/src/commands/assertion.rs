@@ -144,9 +144,13 @@ fn keygen(a: KeygenArgs, as_json: bool) -> anyhow::Result<()> {
         key = key.with_kid(kid);
     }
     // Check every target first, so a refusal leaves no half-done output.
-    for p in [Some(&a.key_out), a.jwks_out.as_ref(), a.public_pem_out.as_ref()]
-        .into_iter()
-        .flatten()
+    for p in [
+        Some(&a.key_out),
+        a.jwks_out.as_ref(),
+        a.public_pem_out.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
     {
         if p.exists() {
             bail!("{} already exists; not overwriting it", p.display());
@@ -192,8 +196,9 @@ pub fn write_new(path: &Path, bytes: &[u8], private: bool) -> anyhow::Result<()>
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
-    if private {
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    {
+        let mode = if private { 0o600 } else { 0o644 };
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, mode);
     }
     let mut f = opts.open(path).with_context(|| {
         if path.exists() {
@@ -218,14 +223,13 @@ pub fn public_pem(key: &SigningKey) -> anyhow::Result<String> {
         .context("the key did not encode")?;
     let bad = |_| anyhow::anyhow!("cannot derive the public key");
     let der: PublicKeyX509Der<'static> = match key.algorithm() {
-        Alg::ES256 => signature::EcdsaKeyPair::from_pkcs8(
-            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-            &pkcs8,
-        )
-        .map_err(|_| anyhow::anyhow!("cannot derive the public key"))?
-        .public_key()
-        .as_der()
-        .map_err(bad)?,
+        Alg::ES256 => {
+            signature::EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8)
+                .map_err(|_| anyhow::anyhow!("cannot derive the public key"))?
+                .public_key()
+                .as_der()
+                .map_err(bad)?
+        }
         Alg::EdDSA => signature::Ed25519KeyPair::from_pkcs8(&pkcs8)
             .map_err(|_| anyhow::anyhow!("cannot derive the public key"))?
             .public_key()
@@ -323,8 +327,7 @@ pub fn read_jwks_file(path: &Path) -> anyhow::Result<Value> {
     } else {
         pem_to_jwks(&text).with_context(|| format!("{}", path.display()))?
     };
-    tollgate_jose::JwkSet::parse(&set)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    tollgate_jose::JwkSet::parse(&set).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok(set)
 }
 

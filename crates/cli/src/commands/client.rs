@@ -6,8 +6,8 @@ use clap::{ArgGroup, Args, Subcommand};
 use serde_json::json;
 use tollgate_authz::clients::{self, ClientPatch, ClientView, NewClient};
 use tollgate_core::{
-    AccessTokenFormat, AuthMethod, ClientId, ClientType, GrantType, RateLimit, RefreshMode, ScopeMatching, ScopeSet,
-    TokenSettingsOverride,
+    AccessTokenFormat, AuthMethod, ClientId, ClientType, GrantType, RateLimit, RefreshMode,
+    ScopeMatching, ScopeSet, TokenSettingsOverride,
 };
 
 use super::with_services;
