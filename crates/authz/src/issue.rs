@@ -3,7 +3,13 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use tollgate_core::{Client, RefreshMode, ScopeSet, TokenKind, TokenRecord, TokenSettings};
+use serde_json::{Value, json};
+use tollgate_core::{
+    AccessTokenFormat, Client, RefreshMode, ScopeSet, TokenHash, TokenKind, TokenRecord,
+    TokenSettings,
+};
+use tollgate_jose::Alg;
+use tollgate_jose::jwt::{self, Verifier};
 use tollgate_jose::secrets::{random_token, token_hash};
 
 use crate::Error;
@@ -100,6 +106,13 @@ pub fn build(svc: &Services, g: &Grant<'_>) -> Result<(TokenResponse, Vec<TokenR
         TokenKind::Access,
         s.access_token_ttl,
     )];
+    // A JWT access token is stored like an opaque one, under the hash of
+    // its `jti` (the random value): introspection and revocation find it
+    // by verifying the JWT and hashing its `jti`.
+    let access = match s.access_token_format {
+        AccessTokenFormat::Opaque => access,
+        AccessTokenFormat::Jwt => sign_access_jwt(svc, &records[0], &access)?,
+    };
     let refresh = if g.with_refresh && s.refresh_mode != RefreshMode::None {
         let value = match derived {
             Some((_, r)) => r,
@@ -124,6 +137,60 @@ pub fn build(svc: &Services, g: &Grant<'_>) -> Result<(TokenResponse, Vec<TokenR
         },
         records,
     ))
+}
+
+/// The media type RFC 9068 §2.1 puts in `typ` (the short form).
+pub const AT_JWT: &str = "at+jwt";
+
+/// An RFC 9068 access token for a stored record, signed with the current
+/// key. `jti` is the value whose hash is the record's key. Every claim comes
+/// from the record, so a refresh retried within the grace period gets a JWT
+/// with the same claims (and the same `jti`) as the first answer.
+pub fn sign_access_jwt(svc: &Services, rec: &TokenRecord, jti: &str) -> Result<String, Error> {
+    let set = svc.keys.current();
+    let Some(key) = set.active.as_ref() else {
+        return Err(internal("no signing key is active"));
+    };
+    let aud: Value = match rec.audience.as_slice() {
+        [] => json!(svc.settings.issuer),
+        [one] => json!(one),
+        many => json!(many),
+    };
+    let claims = json!({
+        "iss": svc.settings.issuer,
+        // RFC 9068 §2.2: without a resource owner the client is the subject.
+        "sub": rec.subject.as_deref().unwrap_or(rec.client_id.as_str()),
+        "aud": aud,
+        "client_id": rec.client_id,
+        "scope": rec.scope.to_string(),
+        "jti": jti,
+        "iat": rec.issued_at,
+        "exp": rec.expires_at,
+    });
+    key.sign_jwt(AT_JWT, &claims).map_err(internal)
+}
+
+/// The store key of a presented token value: its hash, or for one of our
+/// JWT access tokens the hash of its `jti`, once its signature verifies
+/// against our published keys, its `typ` is `at+jwt` and its `iss` is us
+/// (RFC 9068 §4). `None` for a JWT that fails any of that: it cannot be
+/// ours, so it is unknown.
+pub fn lookup_hash(svc: &Services, value: &str) -> Option<TokenHash> {
+    if !value.contains('.') {
+        return Some(token_hash(value));
+    }
+    let set = svc.keys.current();
+    let keys = set.verify.as_ref()?;
+    let (header, claims) = jwt::verify(value, Verifier::Keys(keys), &Alg::SIGNING).ok()?;
+    let typ = header.typ.as_deref()?.to_ascii_lowercase();
+    if typ != AT_JWT && typ != "application/at+jwt" {
+        return None;
+    }
+    if claims.get("iss").and_then(Value::as_str) != Some(svc.settings.issuer.as_str()) {
+        return None;
+    }
+    let jti = claims.get("jti").and_then(Value::as_str)?;
+    Some(token_hash(jti))
 }
 
 /// Builds, commits and caches the tokens of a grant. Returns only after the

@@ -238,3 +238,108 @@ fn key_error(e: tollgate_jose::JoseError) -> Error {
         "signing key operation failed".into(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tollgate_core::ManualClock;
+    use tollgate_jose::MasterKey;
+    use tollgate_store::StoreOptions;
+
+    use super::*;
+    use crate::AuthzSettings;
+
+    const T0: i64 = 1_800_000_000;
+
+    async fn services(name: &str, clock: ManualClock, keys: KeySettings) -> (Services, String) {
+        let dir = std::env::temp_dir().join(format!("tollgate-keys-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let url = format!("sqlite://{}/store.db", dir.display());
+        let store = tollgate_store::open(&StoreOptions::new(url)).await.unwrap();
+        let mut settings = AuthzSettings::new("https://as.example");
+        settings.keys = keys;
+        let svc = Services::new(
+            store,
+            Arc::new(MasterKey::from_bytes(&[7; 32]).unwrap()),
+            Arc::new(clock),
+            settings,
+        )
+        .unwrap();
+        (svc, dir.display().to_string())
+    }
+
+    fn kids(set: &KeySet) -> Vec<String> {
+        set.jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The schedule publishes a key a day ahead, promotes it when due,
+    /// keeps the retired key published for its window, then drops it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn scheduled_rotation_publishes_before_it_signs() {
+        let clock = ManualClock::new(T0);
+        let settings = KeySettings {
+            algorithm: Alg::EdDSA,
+            rotate_after_days: 10,
+            publish_ahead_secs: 86_400,
+            keep_retired_secs: 2 * 86_400,
+        };
+        let (svc, dir) = services("schedule", clock.clone(), settings).await;
+        ensure_key(&svc).await.unwrap();
+        svc.keys.reload(&svc).await.unwrap();
+        let first = svc.keys.current().active.clone().unwrap();
+        assert_eq!(first.alg(), "EdDSA");
+        assert!(!maintain(&svc).await.unwrap(), "nothing is due yet");
+
+        // Nine days on, the next key is published but does not sign.
+        clock.advance(9 * 86_400);
+        assert!(maintain(&svc).await.unwrap());
+        assert!(!maintain(&svc).await.unwrap(), "one next key at a time");
+        svc.keys.reload(&svc).await.unwrap();
+        let set = svc.keys.current();
+        assert_eq!(set.active.as_ref().unwrap().kid(), first.kid());
+        let published = kids(&set);
+        assert_eq!(published.len(), 2, "the next key is in the JWKS");
+        let next = published
+            .iter()
+            .find(|k| *k != first.kid())
+            .unwrap()
+            .clone();
+        assert_eq!(set.verify.as_ref().unwrap().keys().len(), 2);
+
+        // A day later it signs; the old key stays published.
+        clock.advance(86_400 - 1);
+        assert!(!maintain(&svc).await.unwrap(), "not a second early");
+        clock.advance(1);
+        assert!(maintain(&svc).await.unwrap());
+        svc.keys.reload(&svc).await.unwrap();
+        let set = svc.keys.current();
+        assert_eq!(set.active.as_ref().unwrap().kid(), next);
+        assert!(kids(&set).contains(&first.kid().to_owned()));
+
+        // Past keep_retired_secs the retired key leaves the JWKS.
+        clock.advance(2 * 86_400);
+        svc.keys.reload(&svc).await.unwrap();
+        assert_eq!(kids(&svc.keys.current()), vec![next]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        let mut s = KeySettings::default();
+        assert!(s.validate().is_ok());
+        s.algorithm = Alg::HS256;
+        assert!(s.validate().is_err());
+        s = KeySettings {
+            rotate_after_days: 1,
+            publish_ahead_secs: 86_400,
+            ..KeySettings::default()
+        };
+        assert!(s.validate().is_err());
+    }
+}

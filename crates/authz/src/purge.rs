@@ -48,6 +48,8 @@ pub struct PurgeReport {
     pub registration_tokens: u64,
     pub sessions: u64,
     pub user_grants: u64,
+    /// Replay records of assertions that have expired.
+    pub assertion_ids: u64,
 }
 
 impl PurgeReport {
@@ -58,6 +60,7 @@ impl PurgeReport {
             + self.registration_tokens
             + self.sessions
             + self.user_grants
+            + self.assertion_ids
     }
 }
 
@@ -69,6 +72,7 @@ enum Kind {
     RegistrationTokens,
     Sessions,
     UserGrants,
+    AssertionIds,
 }
 
 impl Kind {
@@ -80,6 +84,7 @@ impl Kind {
             Kind::RegistrationTokens => "registration_tokens",
             Kind::Sessions => "sessions",
             Kind::UserGrants => "user_grants",
+            Kind::AssertionIds => "assertion_ids",
         }
     }
 
@@ -91,6 +96,7 @@ impl Kind {
             Kind::RegistrationTokens => store.purge_registration_tokens(before, limit).await,
             Kind::Sessions => store.purge_sessions(before, limit).await,
             Kind::UserGrants => store.purge_grants(before, limit).await,
+            Kind::AssertionIds => store.purge_jtis(before, limit).await,
         }
     }
 }
@@ -117,6 +123,7 @@ pub async fn purge_once(
         // A grant record is written just before its code or first token, so
         // only records a day old without either are dead for sure.
         (Kind::UserGrants, Some(now.saturating_sub(DAY_SECS))),
+        (Kind::AssertionIds, Some(now)),
     ];
     for (kind, before) in plan {
         let Some(before) = before else { continue };
@@ -146,6 +153,7 @@ pub async fn purge_once(
             Kind::RegistrationTokens => report.registration_tokens = deleted,
             Kind::Sessions => report.sessions = deleted,
             Kind::UserGrants => report.user_grants = deleted,
+            Kind::AssertionIds => report.assertion_ids = deleted,
         }
     }
     Ok(report)
@@ -341,6 +349,10 @@ mod tests {
             .unwrap();
         }
 
+        // Assertion ids: one whose assertion expired, one still live.
+        assert!(s.record_jti(&h(50), NOW - 1, NOW - 100).await.unwrap());
+        assert!(s.record_jti(&h(51), NOW + 60, NOW - 100).await.unwrap());
+
         // Batches of 4: the 26 tokens take seven statements.
         let report = purge_once(&**s, NOW, &settings(4)).await.unwrap();
         assert_eq!(
@@ -352,7 +364,12 @@ mod tests {
                 registration_tokens: 1,
                 sessions: 1,
                 user_grants: 0,
+                assertion_ids: 1,
             }
+        );
+        assert!(
+            !s.record_jti(&h(51), NOW + 60, NOW).await.unwrap(),
+            "the live one stays"
         );
         assert!(s.find_session(&h(41), NOW).await.unwrap().is_some());
         for n in 0..32 {

@@ -254,6 +254,9 @@ pub fn parse_metadata(
         }
         Some(_) => return Err(bad("jwks must be a JWK Set object with a keys array")),
     }
+    if method == AuthMethod::PrivateKeyJwt && new.jwks.is_none() && new.jwks_uri.is_none() {
+        return Err(bad("private_key_jwt needs jwks or jwks_uri (RFC 7591 §2)"));
+    }
     // An RFC 7591 extension (listed in discovery): the access-token format.
     match string(m, "access_token_format")? {
         None => {}

@@ -7,13 +7,35 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use tollgate_core::GrantType;
+use tollgate_jose::Alg;
+
 use crate::App;
 
 /// Endpoints, grants and methods this server really supports; nothing is
 /// listed before it works.
 pub fn metadata(app: &App) -> Value {
     let s = &app.svc.settings;
-    let auth_methods = ["client_secret_basic", "client_secret_post"];
+    let auth_methods = [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "client_secret_jwt",
+    ];
+    let with_none = [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "client_secret_jwt",
+        "none",
+    ];
+    // RFC 8725 §3.1: asymmetric algorithms for private_key_jwt, HMAC only
+    // for client_secret_jwt; never `none`.
+    let assertion_algs: Vec<&str> = Alg::ASYMMETRIC
+        .iter()
+        .chain(Alg::HMAC.iter())
+        .map(|a| a.as_str())
+        .collect();
     let pkce_methods: &[&str] = if s.authorize.allow_plain_pkce {
         &["S256", "plain"]
     } else {
@@ -29,18 +51,28 @@ pub fn metadata(app: &App) -> Value {
         "authorization_endpoint": s.endpoint("/oauth2/authorize"),
         // Implicit and password are listed because the server supports
         // them; each client must still be given them explicitly.
-        "grant_types_supported": ["authorization_code", "implicit", "password", "client_credentials", "refresh_token"],
+        "grant_types_supported": [
+            "authorization_code", "implicit", "password", "client_credentials", "refresh_token",
+            GrantType::JwtBearer.as_str(), GrantType::Saml2Bearer.as_str(),
+        ],
         "response_types_supported": ["code", "token"],
         "response_modes_supported": ["query", "fragment"],
         "code_challenge_methods_supported": pkce_methods,
         // RFC 9207: every authorization response carries `iss`.
         "authorization_response_iss_parameter_supported": true,
         "prompt_values_supported": ["none", "login", "consent"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported": with_none,
+        "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "introspection_endpoint_auth_methods_supported": auth_methods,
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        "revocation_endpoint_auth_methods_supported": with_none,
+        "revocation_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "token_types_supported": [s.tokens.token_type],
-        "signing_alg_values_supported": ["ES256"],
+        // What the server's own keys sign with (JWT access tokens), by
+        // `keys.algorithm`; all four can be configured.
+        "signing_alg_values_supported": Alg::SIGNING.map(Alg::as_str),
+        // An RFC 7591 extension: a client's `access_token_format`.
+        "access_token_formats_supported": ["opaque", "jwt"],
     });
     if s.registration.enabled {
         m["registration_endpoint"] = json!(s.endpoint("/oauth2/register"));

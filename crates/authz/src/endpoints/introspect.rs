@@ -8,7 +8,6 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use tollgate_core::{TokenKind, TokenRecord};
-use tollgate_jose::secrets::token_hash;
 
 use super::{PeerAddr, PeerIp, no_store, params_or_reject};
 use crate::client_auth::{authenticate, claimed_client_id};
@@ -103,7 +102,10 @@ pub async fn active_token(svc: &Services, value: &str) -> Result<Option<Arc<Toke
     if value.len() > 4096 {
         return Ok(None);
     }
-    let Some(record) = svc.token(&token_hash(value)).await? else {
+    let Some(hash) = crate::issue::lookup_hash(svc, value) else {
+        return Ok(None);
+    };
+    let Some(record) = svc.token(&hash).await? else {
         return Ok(None);
     };
     if !record.is_active(svc.now()) {

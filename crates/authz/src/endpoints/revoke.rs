@@ -7,7 +7,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tollgate_core::{OAuthError, TokenKind};
-use tollgate_jose::secrets::token_hash;
 
 use super::{PeerAddr, PeerIp, no_store, params_or_reject};
 use crate::client_auth::{authenticate, claimed_client_id};
@@ -78,7 +77,10 @@ async fn run(
     let token = params.require("token")?;
     // The hint is honoured only as a hint: one lookup finds either kind, so a
     // wrong or unknown hint changes nothing (RFC 7009 §2.1).
-    let hash = token_hash(token);
+    // A JWT that does not verify as ours is simply unknown (RFC 7009 §2.2).
+    let Some(hash) = crate::issue::lookup_hash(svc, token) else {
+        return Ok(None);
+    };
     let Some(record) = svc.store.find_token(&hash).await? else {
         return Ok(None);
     };

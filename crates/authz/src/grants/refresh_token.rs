@@ -14,13 +14,14 @@
 //! period a rotated-out token coming back means it leaked, and the whole
 //! grant is revoked.
 use tollgate_core::{
-    Client, GrantType, OAuthError, RefreshMode, ScopeSet, TokenKind, TokenRecord, TokenSettings,
+    AccessTokenFormat, Client, GrantType, OAuthError, RefreshMode, ScopeSet, TokenKind,
+    TokenRecord, TokenSettings,
 };
 use tollgate_jose::secrets::token_hash;
 
 use crate::Error;
 use crate::form::Params;
-use crate::issue::{Grant, TokenResponse, build, derived_values, settings_for};
+use crate::issue::{Grant, TokenResponse, build, derived_values, settings_for, sign_access_jwt};
 use crate::services::Services;
 
 fn invalid() -> Error {
@@ -181,6 +182,10 @@ async fn rotated_pair(
             Some(refresh)
         }
         _ => None,
+    };
+    let access = match settings.access_token_format {
+        AccessTokenFormat::Opaque => access,
+        AccessTokenFormat::Jwt => sign_access_jwt(svc, &access_rec, &access)?,
     };
     Ok(Some(TokenResponse {
         access_token: access,

@@ -8,6 +8,7 @@ mod redirect_catcher;
 
 mod admin;
 mod admin_users;
+mod assertions;
 mod authcode;
 mod bad_input;
 mod browser_smoke;
