@@ -277,7 +277,8 @@ start_tollgate() {
     creds="$("$TOLLGATE_BIN" client add bench --scope "read write" "${CLIENT_ARGS[@]}" --json)" \
         || die "tollgate client add failed ($backend)"
     id="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])' <<<"$creds")"
-    secret="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])' <<<"$creds")"
+    # A private_key_jwt client has no secret.
+    secret="$(python3 -c 'import json,sys; print(json.load(sys.stdin).get("client_secret", ""))' <<<"$creds")"
     CLIENT_ID="$id"
     CLIENT_BASIC="$(printf '%s:%s' "$id" "$secret" | base64 -w0)"
     AUTH_HEADER="Authorization: Basic $CLIENT_BASIC"
@@ -608,6 +609,53 @@ scenario_refresh_preserve() { # BACKEND NAME
     stop_server
 }
 
+# --------------------------------------------------- JWTs and assertions ---
+
+# Client credentials for a client registered with --access-token-format jwt:
+# adds building and signing an RFC 9068 access token (ES256) to cc_sqlite.
+scenario_jwt_issuance() { # BACKEND NAME
+    local token
+    CLIENT_ARGS=(--access-token-format jwt)
+    start_tollgate "$1"
+    CLIENT_ARGS=()
+    token="$(get_token)"
+    case "$token" in
+        *.*.*) ;;
+        *) log "note: $2: the server answered with an opaque access token (JWT access tokens not in this build?)" ;;
+    esac
+    measure "$2" "$SERVER_URL/oauth2/token" "grant_type=client_credentials&scope=read" "$AUTH_HEADER"
+    stop_server
+}
+
+# prepare_assertions COUNT FILE: COUNT client assertions, signed offline.
+prepare_assertions() {
+    /usr/bin/python3 "$BENCH_DIR/single_use.py" assertions "$PKJWT_KEY" "$PKJWT_KID" "$CLIENT_ID" \
+        "$SERVER_URL/oauth2/token" "$1" "$2" \
+        || die "could not prepare $1 client assertions (needs /usr/bin/python3 with PyJWT)"
+}
+
+# Client credentials with private_key_jwt client authentication (RFC 7523
+# §2.2): each request carries a fresh ES256 assertion (the server refuses a
+# jti it has seen), so they are prepared like the single-use values.
+scenario_private_key_jwt() { # BACKEND NAME
+    local saved="$LOADGEN" kdir
+    ensure_wrk
+    LOADGEN=wrk
+    kdir="$(mktemp -d "$WORK/pkjwt.XXXX")"
+    PKJWT_KEY="$kdir/key.pem"
+    "$TOLLGATE_BIN" assertion keygen --alg ES256 --key-out "$PKJWT_KEY" --jwks-out "$kdir/jwks.json" 2>/dev/null \
+        || die "tollgate assertion keygen failed"
+    PKJWT_KID="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["keys"][0]["kid"])' "$kdir/jwks.json")"
+    CLIENT_ARGS=(--auth-method private_key_jwt --jwks-file "$kdir/jwks.json")
+    start_tollgate "$1"
+    CLIENT_ARGS=()
+    SU_PREPARE=prepare_assertions
+    measure_single_use "$2" "$SERVER_URL/oauth2/token" \
+        "grant_type=client_credentials&scope=read&client_id=$CLIENT_ID&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=" ""
+    stop_server
+    LOADGEN="$saved"
+}
+
 ensure_wrk() {
     if ! command -v wrk >/dev/null 2>&1; then
         log "installing wrk (apt-get install -y wrk)"
@@ -655,6 +703,8 @@ for s in $SCENARIOS; do
         refresh_sqlite) scenario_refresh_rotate sqlite refresh_sqlite ;;
         refresh_postgres) scenario_refresh_rotate postgres refresh_postgres ;;
         refresh_preserve_sqlite) scenario_refresh_preserve sqlite refresh_preserve_sqlite ;;
+        jwt_issuance_sqlite) scenario_jwt_issuance sqlite jwt_issuance_sqlite ;;
+        private_key_jwt_sqlite) scenario_private_key_jwt sqlite private_key_jwt_sqlite ;;
         *) die "unknown scenario '$s'" ;;
     esac
 done

@@ -14,6 +14,13 @@ usage: single_use.py login BASE_URL USERNAME             (password: $BENCH_USER_
            must have client_credentials_refresh)
        single_use.py s256 VERIFIER
            prints the S256 code challenge of VERIFIER
+       single_use.py assertions KEY_PEM KID CLIENT_ID AUDIENCE COUNT OUT
+           COUNT private_key_jwt client assertions (RFC 7523 §2.2: iss = sub =
+           CLIENT_ID, aud = AUDIENCE, a unique 128-bit jti, exp in 10 minutes),
+           signed offline with the private key KEY_PEM (made by `tollgate
+           assertion keygen`) under the header kid KID; needs PyJWT
+           (Debian python3-jwt) with cryptography, so run it with
+           /usr/bin/python3
 
 Writes one value per line to OUT (URL-safe as they are: Tollgate's codes and
 tokens are alphanumeric). Several threads, each with its own keep-alive
@@ -179,6 +186,48 @@ def refresh(base, scope, count, out_path):
     run_parallel(count, out_path, one, "refresh tokens")
 
 
+def assertions(key_pem, kid, client_id, audience, count, out_path):
+    """Signs COUNT client assertions without the server: each request of the
+    private_key_jwt scenario needs a fresh one (the server refuses a jti it
+    has seen)."""
+    import jwt  # PyJWT: only this mode needs it
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    start = time.time()
+    with open(key_pem, "rb") as f:
+        key = load_pem_private_key(f.read(), password=None)
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        name = "ES256"
+    elif isinstance(key, ed25519.Ed25519PrivateKey):
+        name = "EdDSA"
+    elif isinstance(key, rsa.RSAPrivateKey):
+        name = "RS256"
+    else:
+        sys.exit(f"single_use.py: unsupported key type {type(key).__name__}")
+    now = int(time.time())
+    headers = {"kid": kid, "typ": "JWT"}
+    values = []
+    for _ in range(count):
+        claims = {
+            "iss": client_id,
+            "sub": client_id,
+            "aud": audience,
+            "jti": base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode("ascii"),
+            "iat": now,
+            "exp": now + 600,
+        }
+        values.append(jwt.encode(claims, key, algorithm=name, headers=headers))
+    tmp = out_path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("\n".join(values))
+        f.write("\n")
+    os.replace(tmp, out_path)
+    secs = time.time() - start
+    print(f"[single_use] {count} client assertions ({name}) in {secs:.1f}s ({count / secs:.0f}/s)",
+          file=sys.stderr)
+
+
 def main():
     a = sys.argv[1:]
     if a[:1] == ["login"] and len(a) == 3:
@@ -188,6 +237,8 @@ def main():
         codes(a[1], a[2], a[3], a[4], int(a[5]), a[6])
     elif a[:1] == ["refresh"] and len(a) == 5:
         refresh(a[1], a[2], int(a[3]), a[4])
+    elif a[:1] == ["assertions"] and len(a) == 7:
+        assertions(a[1], a[2], a[3], a[4], int(a[5]), a[6])
     elif a[:1] == ["s256"] and len(a) == 2:
         print(s256(a[1]))
     else:

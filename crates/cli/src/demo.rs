@@ -1,15 +1,21 @@
-//! `serve --demo`: a demo confidential client, a demo user and a demo public
-//! client, created idempotently, and the commands that try them printed.
+//! `serve --demo`: a demo confidential client, a demo user, a demo public
+//! client and a demo JWT bearer issuer with its service client, created
+//! idempotently, and the commands that try them printed.
 use std::path::Path;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use tollgate_admin::bootstrap::{ADMIN_CLIENT_ID, write_private};
+use tollgate_authz::assertion::trust::TrustedIssuerConfig;
 use tollgate_authz::clients::{self, NewClient};
 use tollgate_authz::users::{self, UserPatch};
 use tollgate_authz::{Services, initial_tokens};
 use tollgate_core::{ClientType, GrantType, ScopeSet};
 use tollgate_jose::secrets::random_token;
+use tollgate_jose::{Alg, SigningKey};
+
+use crate::commands::assertion;
+use crate::config::Config;
 
 const DEMO_ID: &str = "demo";
 const DEMO_FILE: &str = "demo-client.json";
@@ -128,7 +134,8 @@ curl -s -H "Authorization: Bearer $ADMIN" {issuer}/admin/v1/clients/{DEMO_ID}
             creds = creds.display(),
         );
     }
-    print_code_flow(svc, data_dir, issuer).await
+    print_code_flow(svc, data_dir, issuer).await?;
+    print_jwt_bearer(svc, data_dir, issuer).await
 }
 
 const DEMO_USER: &str = "demo";
@@ -222,4 +229,170 @@ curl -s -d grant_type=authorization_code -d client_id={DEMO_SPA} -d "code=$CODE"
         file = data_dir.join(DEMO_USER_FILE).display(),
     );
     Ok(())
+}
+
+pub const DEMO_ISSUER: &str = "demo-issuer";
+const DEMO_SERVICE: &str = "demo-service";
+pub const ISSUER_KEY_FILE: &str = "demo-issuer-key.pem";
+pub const ISSUER_PUBLIC_FILE: &str = "demo-issuer-public.pem";
+
+/// Runs before the services are built (trusted issuers are loaded once,
+/// when they are): makes the demo issuer's ES256 key on first start
+/// (`demo-issuer-key.pem`, 0600, and `demo-issuer-public.pem`) and trusts
+/// it in `[jwt_bearer]` for any subject, issuing to `demo-service`. A
+/// configuration that already lists `demo-issuer` is left alone.
+///
+/// The issuer's key is given as a JWK Set made from the public PEM rather
+/// than as `keys_file`: keys read from a `keys_file` carry no kid, and a
+/// JWT that names a kid (every one `tollgate assertion jwt` signs) only
+/// verifies against a key with that kid. The JWK gets the key's RFC 7638
+/// thumbprint as kid, the one the CLI puts in the header.
+pub fn add_demo_issuer(cfg: &mut Config) -> anyhow::Result<()> {
+    let dir = cfg.server.data_dir.clone();
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("creating the data directory {}", dir.display()))?;
+    let key_path = dir.join(ISSUER_KEY_FILE);
+    let public_path = dir.join(ISSUER_PUBLIC_FILE);
+    let key = if key_path.exists() {
+        let pem = std::fs::read_to_string(&key_path)
+            .with_context(|| format!("reading {}", key_path.display()))?;
+        SigningKey::from_pem(&pem, Some(Alg::ES256))
+            .map_err(|e| anyhow::anyhow!("{}: {e}", key_path.display()))?
+    } else {
+        let key = SigningKey::generate(Alg::ES256).context("generating the demo issuer key")?;
+        write_private(&key_path, key.to_pkcs8_pem().as_bytes())
+            .with_context(|| format!("writing {}", key_path.display()))?;
+        // A stale public half of an earlier key would not verify.
+        let _ = std::fs::remove_file(&public_path);
+        key
+    };
+    if !public_path.exists() {
+        assertion::write_new(&public_path, assertion::public_pem(&key)?.as_bytes(), false)?;
+    }
+    if cfg
+        .jwt_bearer
+        .issuers
+        .iter()
+        .any(|i| i.issuer == DEMO_ISSUER)
+    {
+        return Ok(());
+    }
+    let pem = std::fs::read_to_string(&public_path)
+        .with_context(|| format!("reading {}", public_path.display()))?;
+    cfg.jwt_bearer.issuers.push(TrustedIssuerConfig {
+        issuer: DEMO_ISSUER.into(),
+        jwks: Some(assertion::pem_to_jwks(&pem)?),
+        subjects: vec!["*".into()],
+        client_id: Some(DEMO_SERVICE.into()),
+        ..Default::default()
+    });
+    Ok(())
+}
+
+/// The confidential client the demo issuer's assertions obtain tokens for.
+async fn demo_service(svc: &Services) -> anyhow::Result<()> {
+    if svc.store.get_client(DEMO_SERVICE).await?.is_some() {
+        return Ok(());
+    }
+    let new = NewClient {
+        id: Some(DEMO_SERVICE.into()),
+        name: "Demo service".into(),
+        grant_types: Some([GrantType::ClientCredentials, GrantType::JwtBearer].into()),
+        scopes: ScopeSet::parse("demo.read demo.write").map_err(|e| anyhow::anyhow!("{e}"))?,
+        ..Default::default()
+    };
+    clients::create_client(svc, new).await?;
+    Ok(())
+}
+
+/// The JWT bearer part of the demo.
+async fn print_jwt_bearer(svc: &Services, data_dir: &Path, issuer: &str) -> anyhow::Result<()> {
+    demo_service(svc).await?;
+    if !svc.trust.issuers.contains_key(DEMO_ISSUER) {
+        return Ok(());
+    }
+    println!(
+        r#"# 9. The JWT bearer grant (RFC 7523 §2.1): the trusted issuer "{DEMO_ISSUER}" (private key in
+#    {key}) vouches for a user; the tokens go to the client {DEMO_SERVICE}.
+#    Sign an assertion (valid 5 minutes, usable once), then exchange it:
+ASSERTION=$(tollgate assertion jwt --key {key} --iss {DEMO_ISSUER} --sub alice --aud {issuer}/oauth2/token)
+curl -s -d grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer -d "assertion=$ASSERTION" -d scope=demo.read {issuer}/oauth2/token
+"#,
+        key = data_dir.join(ISSUER_KEY_FILE).display(),
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use tollgate_authz::assertion::trust::{KeySource, Trust};
+    use tollgate_jose::jwt::{self, Verifier};
+
+    use super::*;
+
+    #[test]
+    fn the_demo_issuer_is_trusted_and_verifies_cli_assertions() {
+        let dir = std::env::temp_dir().join(format!("tollgate-demo-issuer-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut cfg = Config::default();
+        cfg.server.data_dir = dir.clone();
+        add_demo_issuer(&mut cfg).unwrap();
+        let key_path = dir.join(ISSUER_KEY_FILE);
+        let mode = std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(dir.join(ISSUER_PUBLIC_FILE).exists());
+        assert_eq!(cfg.jwt_bearer.issuers.len(), 1);
+        let first_key = std::fs::read(&key_path).unwrap();
+
+        // A restart keeps the key (printed commands stay valid) and does
+        // not add the issuer twice to a config that has it.
+        let mut again = cfg.clone();
+        add_demo_issuer(&mut again).unwrap();
+        assert_eq!(std::fs::read(&key_path).unwrap(), first_key);
+        assert_eq!(again.jwt_bearer.issuers.len(), 1);
+        let mut fresh = Config::default();
+        fresh.server.data_dir = dir.clone();
+        add_demo_issuer(&mut fresh).unwrap();
+        assert_eq!(fresh.jwt_bearer.issuers, cfg.jwt_bearer.issuers);
+
+        // The server's loader accepts it, and the printed command's JWT verifies.
+        let trust =
+            Trust::load(&cfg.jwt_bearer, &cfg.saml_bearer, "http://x/oauth2/token").unwrap();
+        let t = &trust.issuers[DEMO_ISSUER];
+        assert!(t.grantor.allows_subject("alice"));
+        assert_eq!(t.grantor.client_id.as_deref(), Some(DEMO_SERVICE));
+        let KeySource::Static(keys) = &t.keys else {
+            panic!("static keys")
+        };
+        use clap::Parser;
+        #[derive(Parser)]
+        struct T {
+            #[command(subcommand)]
+            cmd: assertion::AssertionCmd,
+        }
+        let k = key_path.to_str().unwrap();
+        let cmd = T::try_parse_from([
+            "t",
+            "jwt",
+            "--key",
+            k,
+            "--iss",
+            DEMO_ISSUER,
+            "--sub",
+            "alice",
+            "--aud",
+            "http://x/oauth2/token",
+        ])
+        .unwrap()
+        .cmd;
+        let assertion::AssertionCmd::Jwt(a) = cmd else {
+            panic!("jwt")
+        };
+        let token = assertion::build_jwt(&a, None, 1000).unwrap();
+        let (_, claims) = jwt::verify(&token, Verifier::Keys(keys), &t.algorithms).unwrap();
+        assert_eq!(claims["sub"], "alice");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -14,7 +14,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use commands::{
-    audit::AuditCmd, client::ClientCmd, keys::KeysCmd, regtoken::RegTokenCmd, user::UserCmd,
+    assertion::AssertionCmd, audit::AuditCmd, client::ClientCmd, keys::KeysCmd,
+    regtoken::RegTokenCmd, user::UserCmd,
 };
 
 #[derive(Parser)]
@@ -59,6 +60,10 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Make keys and signed JWTs for client assertions and the JWT bearer
+    /// grant (local files only; the store is not opened).
+    #[command(subcommand)]
+    Assertion(AssertionCmd),
     /// Read the audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
@@ -79,11 +84,16 @@ fn main() -> ExitCode {
         json_logs = cfg.log.format == "json";
         serve::init_logging(&cfg, matches!(cli.command, Command::Serve { .. }))?;
         logging = true;
+        // Local files only: no runtime, no store.
+        let command = match cli.command {
+            Command::Assertion(c) => return commands::assertion::run(c, cli.json),
+            other => other,
+        };
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
         rt.block_on(async {
-            match cli.command {
+            match command {
                 Command::Serve { demo } => serve::serve(cfg, demo).await,
                 Command::Migrate => commands::migrate(&cfg, cli.json).await,
                 Command::Client(c) => commands::client::run(&cfg, c, cli.json).await,
@@ -92,6 +102,7 @@ fn main() -> ExitCode {
                 Command::Keys(c) => commands::keys::run(&cfg, c, cli.json).await,
                 Command::Audit(c) => commands::audit::run(&cfg, c, cli.json).await,
                 Command::Purge => commands::purge::run(&cfg, cli.json).await,
+                Command::Assertion(c) => commands::assertion::run(c, cli.json),
             }
         })
     })();

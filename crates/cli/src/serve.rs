@@ -51,7 +51,7 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot listen on {addr}"))
 }
 
-pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
+pub async fn serve(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
     // Installed before anything records, so no early sample is lost. The
     // handle renders the Prometheus text for `/metrics`.
     let metrics_handle = crate::metrics::install()?;
@@ -70,6 +70,10 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         None => None,
     };
     let issuer = cfg.issuer(Some(bound));
+    if demo {
+        // Trusted issuers are read when the services are built.
+        crate::demo::add_demo_issuer(&mut cfg)?;
+    }
     let svc = services(&cfg, &issuer).await?;
     let app = App::start(svc)
         .await

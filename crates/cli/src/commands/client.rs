@@ -1,12 +1,13 @@
-//! `tollgate client add|list|show|rotate-secret|set-rate-limit|enable|disable|delete`
+//! `tollgate client add|list|show|rotate-secret|set-rate-limit|set-keys|set-token-format|enable|disable|delete`
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
-use clap::{Args, Subcommand};
+use clap::{ArgGroup, Args, Subcommand};
 use serde_json::json;
-use tollgate_authz::clients::{self, ClientView, NewClient};
+use tollgate_authz::clients::{self, ClientPatch, ClientView, NewClient};
 use tollgate_core::{
-    AuthMethod, ClientId, ClientType, GrantType, RateLimit, RefreshMode, ScopeMatching, ScopeSet,
-    TokenSettingsOverride,
+    AccessTokenFormat, AuthMethod, ClientId, ClientType, GrantType, RateLimit, RefreshMode,
+    ScopeMatching, ScopeSet, TokenSettingsOverride,
 };
 
 use super::with_services;
@@ -36,6 +37,25 @@ pub enum ClientCmd {
         #[arg(value_parser = parse_rate_limit_or_none)]
         limit: RateLimitArg,
     },
+    /// Replace the public keys of a private_key_jwt client: a JWK Set (or
+    /// PEM public keys / certificates) from a file, or a jwks_uri.
+    #[command(group(ArgGroup::new("keys").required(true).args(["jwks_file", "jwks_uri"])))]
+    SetKeys {
+        id: String,
+        /// A JWK Set JSON file, or a PEM file of public keys / certificates.
+        #[arg(long)]
+        jwks_file: Option<PathBuf>,
+        /// The https URL where the client publishes its JWK Set.
+        #[arg(long)]
+        jwks_uri: Option<String>,
+    },
+    /// Issue opaque or JWT (RFC 9068) access tokens to this client; the
+    /// client's other token settings are kept.
+    SetTokenFormat {
+        id: String,
+        #[arg(value_parser = parse_token_format)]
+        format: AccessTokenFormat,
+    },
     /// Enable a disabled client.
     Enable { id: String },
     /// Disable a client: it can no longer authenticate and its tokens stop being active.
@@ -60,9 +80,22 @@ pub struct AddArgs {
     /// Redirect URIs; may be repeated.
     #[arg(long = "redirect-uri")]
     pub redirect_uris: Vec<String>,
-    /// client_secret_basic (default), client_secret_post, or none for public clients.
+    /// client_secret_basic (default), client_secret_post, client_secret_jwt,
+    /// private_key_jwt (with --jwks-file or --jwks-uri), or none for public clients.
     #[arg(long)]
     pub auth_method: Option<AuthMethod>,
+    /// The client's public keys (private_key_jwt): a JWK Set JSON file, or a
+    /// PEM file of public keys / certificates (one key per block; each gets
+    /// its RFC 7638 thumbprint as kid).
+    #[arg(long, conflicts_with = "jwks_uri")]
+    pub jwks_file: Option<PathBuf>,
+    /// The https URL where the client publishes its JWK Set (private_key_jwt).
+    #[arg(long)]
+    pub jwks_uri: Option<String>,
+    /// Access tokens for this client: opaque (the server default unless
+    /// tokens.access_token_format says otherwise) or jwt (RFC 9068).
+    #[arg(long, value_parser = parse_token_format)]
+    pub access_token_format: Option<AccessTokenFormat>,
     /// A public client (no secret).
     #[arg(long)]
     pub public: bool,
@@ -126,6 +159,21 @@ pub(crate) fn parse_pair(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("'{s}' is not NAME=VALUE"))
 }
 
+fn parse_token_format(s: &str) -> Result<AccessTokenFormat, String> {
+    match s {
+        "opaque" => Ok(AccessTokenFormat::Opaque),
+        "jwt" => Ok(AccessTokenFormat::Jwt),
+        _ => Err(format!("'{s}' is not opaque or jwt")),
+    }
+}
+
+fn format_name(f: AccessTokenFormat) -> &'static str {
+    match f {
+        AccessTokenFormat::Opaque => "opaque",
+        AccessTokenFormat::Jwt => "jwt",
+    }
+}
+
 fn parse_refresh_mode(s: &str) -> Result<RefreshMode, String> {
     match s {
         "rotate" => Ok(RefreshMode::Rotate),
@@ -164,9 +212,15 @@ impl AddArgs {
             redirect_uris: self.redirect_uris,
             scopes,
             scope_matching: self.scope_matching,
-            jwks: None,
-            jwks_uri: None,
+            jwks: self
+                .jwks_file
+                .as_deref()
+                .map(super::assertion::read_jwks_file)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--jwks-file: {e:#}"))?,
+            jwks_uri: self.jwks_uri,
             token_settings: TokenSettingsOverride {
+                access_token_format: self.access_token_format,
                 access_token_ttl: self.access_token_ttl,
                 access_token_length: self.access_token_length,
                 token_type: self.token_type,
@@ -222,6 +276,27 @@ fn print_client(c: &ClientView, as_json: bool) -> anyhow::Result<()> {
             l.per_second, l.burst
         );
     }
+    if let Some(f) = c.token_settings.access_token_format {
+        println!("token format:   {}", format_name(f));
+    }
+    if let Some(j) = &c.jwks {
+        let kids: Vec<&str> = j["keys"]
+            .as_array()
+            .map(|ks| ks.iter().filter_map(|k| k["kid"].as_str()).collect())
+            .unwrap_or_default();
+        println!(
+            "jwks:           {} key(s){}",
+            j["keys"].as_array().map_or(0, Vec::len),
+            if kids.is_empty() {
+                String::new()
+            } else {
+                format!(" (kid {})", kids.join(", "))
+            }
+        );
+    }
+    if let Some(u) = &c.jwks_uri {
+        println!("jwks_uri:       {u}");
+    }
     println!("enabled:        {}", c.enabled);
     println!("secrets:        {}", c.secrets.len());
     Ok(())
@@ -262,6 +337,32 @@ pub async fn run(cfg: &Config, cmd: ClientCmd, as_json: bool) -> anyhow::Result<
         }
         ClientCmd::SetRateLimit { id, limit } => {
             print_client(&clients::set_rate_limit(svc, &id, limit.0).await?, as_json)
+        }
+        ClientCmd::SetKeys {
+            id,
+            jwks_file,
+            jwks_uri,
+        } => {
+            let jwks = jwks_file
+                .as_deref()
+                .map(super::assertion::read_jwks_file)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--jwks-file: {e:#}"))?;
+            let patch = ClientPatch {
+                jwks,
+                jwks_uri,
+                ..Default::default()
+            };
+            print_client(&clients::update_client(svc, &id, patch).await?, as_json)
+        }
+        ClientCmd::SetTokenFormat { id, format } => {
+            let mut settings = clients::get_client(svc, &id).await?.token_settings;
+            settings.access_token_format = Some(format);
+            let patch = ClientPatch {
+                token_settings: Some(settings),
+                ..Default::default()
+            };
+            print_client(&clients::update_client(svc, &id, patch).await?, as_json)
         }
         ClientCmd::Enable { id } => {
             print_client(&clients::set_enabled(svc, &id, true).await?, as_json)

@@ -1,5 +1,6 @@
 //! Sub-commands that manage what the server stores. Each reads the same
 //! config and works on the same store as `serve`.
+pub mod assertion;
 pub mod audit;
 pub mod client;
 pub mod keys;
