@@ -241,12 +241,6 @@ pub const ISSUER_PUBLIC_FILE: &str = "demo-issuer-public.pem";
 /// (`demo-issuer-key.pem`, 0600, and `demo-issuer-public.pem`) and trusts
 /// it in `[jwt_bearer]` for any subject, issuing to `demo-service`. A
 /// configuration that already lists `demo-issuer` is left alone.
-///
-/// The issuer's key is given as a JWK Set made from the public PEM rather
-/// than as `keys_file`: keys read from a `keys_file` carry no kid, and a
-/// JWT that names a kid (every one `tollgate assertion jwt` signs) only
-/// verifies against a key with that kid. The JWK gets the key's RFC 7638
-/// thumbprint as kid, the one the CLI puts in the header.
 pub fn add_demo_issuer(cfg: &mut Config) -> anyhow::Result<()> {
     let dir = cfg.server.data_dir.clone();
     std::fs::create_dir_all(&dir)
@@ -277,11 +271,9 @@ pub fn add_demo_issuer(cfg: &mut Config) -> anyhow::Result<()> {
     {
         return Ok(());
     }
-    let pem = std::fs::read_to_string(&public_path)
-        .with_context(|| format!("reading {}", public_path.display()))?;
     cfg.jwt_bearer.issuers.push(TrustedIssuerConfig {
         issuer: DEMO_ISSUER.into(),
-        jwks: Some(assertion::pem_to_jwks(&pem)?),
+        keys_file: Some(public_path),
         subjects: vec!["*".into()],
         client_id: Some(DEMO_SERVICE.into()),
         ..Default::default()

@@ -11,11 +11,23 @@ async fn demo_commands_work_as_printed() {
         .stdout
         .iter()
         .map(String::as_str)
-        .filter(|l| l.starts_with("curl ") || l.starts_with("TOKEN=") || l.starts_with("ADMIN="))
+        .filter(|l| {
+            ["curl ", "TOKEN=", "ADMIN=", "ASSERTION="]
+                .iter()
+                .any(|p| l.starts_with(p))
+        })
         .collect();
     assert!(script.len() >= 7, "{printed}");
     let run = |lines: &[&str]| {
+        // `tollgate` as the printed lines name it: this build's binary.
+        let bin = std::path::Path::new(env!("CARGO_BIN_EXE_tollgate"));
+        let path = format!(
+            "{}:{}",
+            bin.parent().unwrap().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
         let out = std::process::Command::new("bash")
+            .env("PATH", path)
             .args(["-c", &format!("set -e\n{}", lines.join("\necho\n"))])
             .output()
             .expect("bash");
@@ -33,6 +45,15 @@ async fn demo_commands_work_as_printed() {
     assert!(out.contains("\n200\n"), "revocation answers 200: {out}");
     assert!(out.contains("{\"active\":false}"), "{out}");
     assert!(out.contains("\"registration_access_token\""), "{out}");
+    // The JWT bearer grant with the demo issuer's assertion.
+    // The last step: the JWT bearer grant with the demo issuer's assertion.
+    let last = out.lines().rev().find(|l| !l.trim().is_empty()).unwrap();
+    let granted: serde_json::Value = serde_json::from_str(last).expect("a JSON answer");
+    assert!(
+        granted["access_token"].is_string(),
+        "the JWT bearer grant: {last}"
+    );
+    assert_eq!(granted["scope"], "demo.read");
     assert!(
         out.contains("\"client_name\":\"Demo client\""),
         "the admin API: {out}"
