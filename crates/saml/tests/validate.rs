@@ -939,23 +939,3 @@ fn error_texts_do_not_echo_the_document() {
     assert!(!text.contains("secret"), "{text}");
     assert!(text.contains(AUDIENCE));
 }
-
-/// Not a benchmark gate: prints the cost of one validation (`--ignored --nocapture`).
-#[test]
-#[ignore = "measurement, run by hand"]
-fn measure_validation_time() {
-    let signer = Signer::new();
-    let now = sign::unix_now();
-    let xml = signer.sign(&spec(now));
-    let p = policy(&signer);
-    let n: u32 = 500;
-    let start = Instant::now();
-    for _ in 0..n {
-        check(&xml, &p, now).unwrap();
-    }
-    eprintln!(
-        "validate_xml: {:?} per assertion ({} bytes)",
-        start.elapsed() / n,
-        xml.len()
-    );
-}

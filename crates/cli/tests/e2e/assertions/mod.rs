@@ -32,6 +32,27 @@ allow_private_jwks_uri = true
 allowed_grant_types = ["client_credentials", "refresh_token", "password", "urn:ietf:params:oauth:grant-type:jwt-bearer"]
 "#;
 
+/// A SQLite server with the config file at `cfg`.
+async fn server_with(cfg: &std::path::Path) -> Server {
+    Server::start_with(
+        Backend::Sqlite,
+        &[("TOLLGATE_CONFIG", &cfg.display().to_string())],
+        &[],
+    )
+    .await
+}
+
+/// A bearer-assertion grant (`grant_type` with `assertion`), no client
+/// authentication.
+async fn bearer_grant(s: &Server, grant_type: &str, assertion: &str) -> (u16, Value) {
+    post(
+        s,
+        "/oauth2/token",
+        &[("grant_type", grant_type), ("assertion", assertion)],
+    )
+    .await
+}
+
 async fn register(s: &Server, body: Value) -> Value {
     let iat = s.cli_json(&["registration-token", "create"]);
     let r = s
@@ -101,12 +122,7 @@ async fn private_key_jwt_and_client_secret_jwt_authenticate_clients() {
         ),
     )
     .unwrap();
-    let s = Server::start_with(
-        Backend::Sqlite,
-        &[("TOLLGATE_CONFIG", &cfg.display().to_string())],
-        &[],
-    )
-    .await;
+    let s = server_with(&cfg).await;
     let token_ep = s.url("/oauth2/token");
 
     // One client, three key types (EC P-256, RSA 2048 with its certificate,
@@ -565,12 +581,7 @@ client_id = "svc-jb"
 "#,
         pub_pem = idp_pub.display().to_string()
     ));
-    let s = Server::start_with(
-        Backend::Sqlite,
-        &[("TOLLGATE_CONFIG", &cfg.display().to_string())],
-        &[],
-    )
-    .await;
+    let s = server_with(&cfg).await;
     let (id, secret) = s.add_client(
         "svc-jb",
         &[
@@ -587,17 +598,7 @@ client_id = "svc-jb"
     let token_ep = s.url("/oauth2/token");
     let grant = |assertion: String| {
         let s = &s;
-        async move {
-            post(
-                s,
-                "/oauth2/token",
-                &[
-                    ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
-                    ("assertion", &assertion),
-                ],
-            )
-            .await
-        }
+        async move { bearer_grant(s, "urn:ietf:params:oauth:grant-type:jwt-bearer", &assertion).await }
     };
     let iss = "https://idp.example";
     let a = idp.sign("ES256", &json!({}), &claims(iss, "alice", &token_ep));
@@ -802,12 +803,7 @@ client_id = "svc-saml"
 "#,
         cert = cert.display().to_string()
     ));
-    let s = Server::start_with(
-        Backend::Sqlite,
-        &[("TOLLGATE_CONFIG", &cfg.display().to_string())],
-        &[],
-    )
-    .await;
+    let s = server_with(&cfg).await;
     let (id, secret) = s.add_client(
         "svc-saml",
         &[
