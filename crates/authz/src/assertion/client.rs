@@ -10,7 +10,7 @@ use tollgate_core::{AuthMethod, Client, OAuthError, SecretHashKind};
 use tollgate_jose::jwt::{self, ClaimRules, Header, JwtError, Verifier};
 use tollgate_jose::{Alg, JwkSet};
 
-use super::{peek_claims, refuse_replay, string_claim};
+use super::{exp_claim, peek_claims, refuse_replay, string_claim};
 use crate::clients::secret_context;
 use crate::services::Services;
 
@@ -84,7 +84,7 @@ pub async fn verify(
     )
     .map_err(|e| invalid(e.to_string()))?;
     let jti = string_claim(&claims, "jti").unwrap_or_default();
-    let exp = claims.get("exp").and_then(|v| v.as_i64()).unwrap_or(0);
+    let exp = exp_claim(&claims);
     refuse_replay(svc, &format!("client:{id}"), jti, exp, invalid)
         .await
         .map_err(crate::Error::into_oauth)

@@ -103,6 +103,23 @@ pub fn peek_claims(jwt: &str) -> Option<Claims> {
     serde_json::from_slice(&bytes).ok()
 }
 
+/// The `exp` of a verified JWT as whole seconds: a JSON number, integer or
+/// not (a fraction is truncated, as `check_claims` reads it). The replay
+/// record must live as long as the assertion `check_claims` accepted, so
+/// it reads `exp` exactly the same way; an `exp` written as `1.8e9` must
+/// not give a record that has expired already.
+pub fn exp_claim(claims: &Claims) -> i64 {
+    match claims.get("exp") {
+        Some(serde_json::Value::Number(n)) => n.as_i64().unwrap_or_else(|| {
+            // `as` saturates at the i64 range, which is what a date beyond it means.
+            n.as_f64()
+                .filter(|f| f.is_finite())
+                .map_or(i64::MAX, |f| f.trunc() as i64)
+        }),
+        _ => i64::MAX,
+    }
+}
+
 /// A string claim of a verified JWT.
 pub fn string_claim<'a>(claims: &'a Claims, name: &str) -> Option<&'a str> {
     claims.get(name).and_then(|v| v.as_str())

@@ -11,7 +11,7 @@ use tollgate_jose::jwt::{self, ClaimRules, Verifier};
 
 use crate::Error;
 use crate::assertion::trust::KeySource;
-use crate::assertion::{peek_claims, refuse_replay, string_claim};
+use crate::assertion::{exp_claim, peek_claims, refuse_replay, string_claim};
 use crate::form::Params;
 use crate::issue::TokenResponse;
 use crate::services::Services;
@@ -71,7 +71,7 @@ pub async fn grant(
         return Err(invalid("the issuer may not assert this subject".into()).into());
     }
     if let Some(jti) = string_claim(&claims, "jti") {
-        let exp = claims.get("exp").and_then(|v| v.as_i64()).unwrap_or(0);
+        let exp = exp_claim(&claims);
         refuse_replay(svc, &format!("jwt:{}", issuer.issuer), jti, exp, invalid).await?;
     }
     let client = super::assertion::client_for(svc, authenticated, &issuer.grantor).await?;

@@ -238,6 +238,19 @@ async fn private_key_jwt_and_client_secret_jwt_authenticate_clients() {
         "already used",
         "replayed jti",
     );
+    // An exp written as a fraction: its replay record lives as long as the
+    // assertion does (it once expired at once, letting the replay through).
+    c = claims(&id, &id, &token_ep);
+    c["exp"] = json!(t as f64 + 120.5);
+    let fractional = ec.sign("ES256", &json!({"kid": "ec1"}), &c);
+    assert_eq!(cc(&s, &fractional).await.0, 200, "a fractional exp");
+    refused(
+        cc(&s, &fractional).await,
+        401,
+        "invalid_client",
+        "already used",
+        "replayed, fractional exp",
+    );
     c = claims(&id, &id, &token_ep);
     c.as_object_mut().unwrap().remove("jti");
     let no_jti = ec.sign("ES256", &json!({"kid": "ec1"}), &c);
