@@ -101,14 +101,14 @@ pub fn build(svc: &Services, g: &Grant<'_>) -> Result<(TokenResponse, Vec<TokenR
         revoked_at: None,
         metadata: metadata.clone(),
     };
-    let mut records = vec![record(
-        token_hash(&access),
-        TokenKind::Access,
-        s.access_token_ttl,
-    )];
+    let access_hash = match s.access_token_format {
+        AccessTokenFormat::Opaque => token_hash(&access),
+        AccessTokenFormat::Jwt => jwt_record_hash(&access),
+    };
+    let mut records = vec![record(access_hash, TokenKind::Access, s.access_token_ttl)];
     // A JWT access token is stored like an opaque one, under the hash of
-    // its `jti` (the random value): introspection and revocation find it
-    // by verifying the JWT and hashing its `jti`.
+    // its `jti` (the random value, see `jwt_record_hash`): introspection and
+    // revocation find it by verifying the JWT and hashing its `jti`.
     let access = match s.access_token_format {
         AccessTokenFormat::Opaque => access,
         AccessTokenFormat::Jwt => sign_access_jwt(svc, &records[0], &access)?,
@@ -170,6 +170,14 @@ pub fn sign_access_jwt(svc: &Services, rec: &TokenRecord, jti: &str) -> Result<S
     key.sign_jwt(AT_JWT, &claims).map_err(internal)
 }
 
+/// The store key of a JWT access token: a hash of its `jti` in a domain of
+/// its own. The `jti` sits in clear text in every JWT's payload (and in
+/// resource servers' logs); stored under its plain hash it would also work
+/// as an opaque token.
+pub fn jwt_record_hash(jti: &str) -> TokenHash {
+    token_hash(&format!("at+jwt\0{jti}"))
+}
+
 /// The store key of a presented token value: its hash, or for one of our
 /// JWT access tokens the hash of its `jti`, once its signature verifies
 /// against our published keys, its `typ` is `at+jwt` and its `iss` is us
@@ -190,7 +198,7 @@ pub fn lookup_hash(svc: &Services, value: &str) -> Option<TokenHash> {
         return None;
     }
     let jti = claims.get("jti").and_then(Value::as_str)?;
-    Some(token_hash(jti))
+    Some(jwt_record_hash(jti))
 }
 
 /// Builds, commits and caches the tokens of a grant. Returns only after the

@@ -137,9 +137,9 @@ pub trait KeyStore: Send + Sync {
 #[async_trait]
 pub trait ReplayStore: Send + Sync {
     /// Records the identifier `hash` (SHA-256 of issuer and `jti`, see the
-    /// caller) of an assertion valid until `expires_at`. True when it was not
-    /// seen before (or its record outlived its assertion); false for a
-    /// replay. Committed when it returns true.
+    /// caller) of an assertion accepted up to and including the second
+    /// `expires_at`. True when it was not seen before (or its record is past
+    /// that second); false for a replay. Committed when it returns true.
     async fn record_jti(&self, hash: &TokenHash, expires_at: i64, now: i64) -> Result<bool>;
     /// Deletes up to `limit` records of assertions that expired before `before`.
     async fn purge_jtis(&self, before: i64, limit: u32) -> Result<u64>;

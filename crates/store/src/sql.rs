@@ -172,12 +172,14 @@ pub const FIND_CODE: &str = "SELECT hash, client_id, subject, redirect_uri, scop
      code_challenge, code_challenge_method, issued_at, expires_at, grant_id, params, used_at \
      FROM codes WHERE hash = $1";
 /// Records an accepted assertion identifier (`$1` = hash, `$2` = now, `$3` =
-/// when the assertion expires). Changes a row only when the identifier is
-/// new, or when its earlier record outlived its assertion and awaits the
-/// purge: so it matches exactly when the assertion is not a replay.
+/// the last second the assertion is accepted). Changes a row only when the
+/// identifier is new, or when its earlier record is past its last second and
+/// awaits the purge: so it matches exactly when the assertion is not a
+/// replay. At `now = expires_at` the assertion is still accepted, so the
+/// record must still hold then (`<`, not `<=`).
 pub const RECORD_JTI: &str = "INSERT INTO assertion_jtis (hash, expires_at) VALUES ($1, $3) \
      ON CONFLICT (hash) DO UPDATE SET expires_at = excluded.expires_at \
-     WHERE assertion_jtis.expires_at <= $2";
+     WHERE assertion_jtis.expires_at < $2";
 pub const MARK_CODE_USED: &str =
     "UPDATE codes SET used_at = $2 WHERE hash = $1 AND used_at IS NULL";
 

@@ -571,9 +571,11 @@ async fn assertion_ids_are_refused_until_they_expire(s: S) {
     assert!(!s.record_jti(&h(1), 100, 50).await.unwrap());
     assert!(!s.record_jti(&h(1), 200, 99).await.unwrap());
     assert!(s.record_jti(&h(2), 100, 50).await.unwrap());
-    // Once the first assertion has expired its record no longer blocks
-    // (and the identifier is remembered again for the new lifetime).
-    assert!(s.record_jti(&h(1), 300, 100).await.unwrap());
+    // At its last second the assertion is still valid, so still a replay;
+    // once past it the record no longer blocks (and the identifier is
+    // remembered again for the new lifetime).
+    assert!(!s.record_jti(&h(1), 300, 100).await.unwrap());
+    assert!(s.record_jti(&h(1), 300, 101).await.unwrap());
     assert!(!s.record_jti(&h(1), 300, 200).await.unwrap());
     // Concurrent presentations of one identifier: exactly one wins.
     let tasks: Vec<_> = (0..8)

@@ -74,6 +74,9 @@ impl RemoteKeys {
             .connect_timeout(Duration::from_millis(s.jwks_timeout_ms))
             .redirect(reqwest::redirect::Policy::none())
             .https_only(true)
+            // A proxy from the environment would resolve names itself,
+            // around the resolver that keeps fetches off internal addresses.
+            .no_proxy()
             .user_agent("tollgate")
             .dns_resolver(Arc::new(GuardedResolver { allow_private }));
         if let Some(path) = &s.jwks_ca_file {
@@ -109,7 +112,26 @@ impl RemoteKeys {
             if !stale_for_kid || f.at.elapsed() < self.min_refetch {
                 return Ok(f.set);
             }
-            self.cache.invalidate(url).await;
+            // A kid the set lacks: fetch again, but keep the set we have
+            // until a fetch succeeds, and count a failed attempt as one too,
+            // so tokens naming made-up kids can neither empty the cache of
+            // a client's good keys nor make us fetch more often than the
+            // floor allows.
+            return match self.fetch(url).await {
+                Ok(fresh) => {
+                    let set = fresh.set.clone();
+                    self.cache.insert(url.to_owned(), fresh).await;
+                    Ok(set)
+                }
+                Err(_) => {
+                    let kept = Fetched {
+                        set: f.set.clone(),
+                        at: Instant::now(),
+                    };
+                    self.cache.insert(url.to_owned(), kept).await;
+                    Ok(f.set)
+                }
+            };
         }
         let fetched = self
             .cache

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tollgate_core::{Client, GrantType, OAuthError, ScopeSet, scope::resolve_scopes};
 
 use crate::Error;
+use crate::assertion::refuse_replay;
 use crate::assertion::trust::Grantor;
 use crate::form::Params;
 use crate::issue::{Grant, TokenResponse, mint, new_grant_id, settings_for};
@@ -46,9 +47,24 @@ pub async fn client_for(
     }
 }
 
+fn invalid_grant(d: String) -> OAuthError {
+    OAuthError::invalid_grant(d)
+}
+
+/// An assertion identifier to refuse the next time (see
+/// [`crate::assertion::refuse_replay`]).
+pub struct Replay<'a> {
+    pub scope: String,
+    pub id: &'a str,
+    pub expires_at: i64,
+}
+
 /// Scopes (the seed's "Get scopes from a registered application": Any/All
 /// of the client's registered scopes, all of them when none are asked),
-/// narrowed to what the trusted party may grant, then the tokens.
+/// narrowed to what the trusted party may grant, then the tokens. The
+/// assertion is spent (`replay` recorded) only once every check passed,
+/// just before the tokens: a request refused for its scope or client can be
+/// corrected and sent again with the same assertion.
 pub async fn issue(
     svc: &Services,
     client: &Client,
@@ -56,6 +72,7 @@ pub async fn issue(
     grant_type: GrantType,
     subject: &str,
     params: &Params,
+    replay: Option<Replay<'_>>,
 ) -> Result<TokenResponse, Error> {
     if !client.allows_grant(grant_type) {
         return Err(OAuthError::UnauthorizedClient(
@@ -69,6 +86,9 @@ pub async fn issue(
     };
     let requested = params.get("scope").map(ScopeSet::parse).transpose()?;
     let scope = resolve_scopes(requested.as_ref(), &registered, client.scope_matching)?;
+    if let Some(r) = replay {
+        refuse_replay(svc, &r.scope, r.id, r.expires_at, invalid_grant).await?;
+    }
     let g = Grant {
         client,
         settings: settings_for(svc, client),

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use tollgate_core::{Client, GrantType, OAuthError};
 use tollgate_jose::jwt::{self, ClaimRules, Verifier};
 
+use super::assertion::Replay;
 use crate::Error;
 use crate::assertion::trust::KeySource;
-use crate::assertion::{exp_claim, peek_claims, refuse_replay, string_claim};
+use crate::assertion::{exp_claim, peek_claims, string_claim};
 use crate::form::Params;
 use crate::issue::TokenResponse;
 use crate::services::Services;
@@ -70,10 +71,11 @@ pub async fn grant(
     if !issuer.grantor.allows_subject(sub) {
         return Err(invalid("the issuer may not assert this subject".into()).into());
     }
-    if let Some(jti) = string_claim(&claims, "jti") {
-        let exp = exp_claim(&claims);
-        refuse_replay(svc, &format!("jwt:{}", issuer.issuer), jti, exp, invalid).await?;
-    }
+    let replay = string_claim(&claims, "jti").map(|jti| Replay {
+        scope: format!("jwt:{}", issuer.issuer),
+        id: jti,
+        expires_at: exp_claim(&claims),
+    });
     let client = super::assertion::client_for(svc, authenticated, &issuer.grantor).await?;
     let resp = super::assertion::issue(
         svc,
@@ -82,6 +84,7 @@ pub async fn grant(
         GrantType::JwtBearer,
         sub,
         params,
+        replay,
     )
     .await?;
     Ok((client, resp))

@@ -21,7 +21,9 @@ use tollgate_jose::secrets::token_hash;
 
 use crate::Error;
 use crate::form::Params;
-use crate::issue::{Grant, TokenResponse, build, derived_values, settings_for, sign_access_jwt};
+use crate::issue::{
+    Grant, TokenResponse, build, derived_values, jwt_record_hash, settings_for, sign_access_jwt,
+};
 use crate::services::Services;
 
 fn invalid() -> Error {
@@ -166,7 +168,11 @@ async fn rotated_pair(
 ) -> Result<Option<TokenResponse>, Error> {
     let now = svc.now();
     let (access, refresh) = derived_values(svc, settings, presented);
-    let Some(access_rec) = svc.store.find_token(&token_hash(&access)).await? else {
+    let access_hash = match settings.access_token_format {
+        AccessTokenFormat::Opaque => token_hash(&access),
+        AccessTokenFormat::Jwt => jwt_record_hash(&access),
+    };
+    let Some(access_rec) = svc.store.find_token(&access_hash).await? else {
         return Ok(None);
     };
     if !access_rec.is_active(now) || access_rec.grant_id != old.grant_id {

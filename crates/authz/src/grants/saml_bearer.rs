@@ -10,8 +10,8 @@ use std::sync::Arc;
 use tollgate_core::{Client, GrantType, OAuthError};
 use tollgate_saml::{SamlError, ValidatedAssertion};
 
+use super::assertion::Replay;
 use crate::Error;
-use crate::assertion::refuse_replay;
 use crate::form::Params;
 use crate::issue::TokenResponse;
 use crate::services::Services;
@@ -45,16 +45,13 @@ pub async fn grant(
     if !idp.grantor.allows_subject(&validated.subject) {
         return Err(invalid("the identity provider may not assert this subject".into()).into());
     }
-    refuse_replay(
-        svc,
-        &format!("saml:{}", validated.issuer),
-        &validated.id,
-        validated
+    let replay = Replay {
+        scope: format!("saml:{}", validated.issuer),
+        id: &validated.id,
+        expires_at: validated
             .not_on_or_after
             .saturating_add(idp.policy.drift_secs),
-        invalid,
-    )
-    .await?;
+    };
     let client = super::assertion::client_for(svc, authenticated, &idp.grantor).await?;
     let resp = super::assertion::issue(
         svc,
@@ -63,6 +60,7 @@ pub async fn grant(
         GrantType::Saml2Bearer,
         &validated.subject,
         params,
+        Some(replay),
     )
     .await?;
     Ok((client, resp))

@@ -677,6 +677,8 @@ client_id = "svc-jb"
         (400, Some("invalid_scope")),
         "{v}"
     );
+    // A request refused for its scope does not spend the assertion.
+    assert_eq!(grant(scoped).await.0, 200, "the corrected request");
     c = claims(iss, "alice", "https://other.example/token");
     refused(
         grant(idp.sign("ES256", &json!({}), &c)).await,
@@ -1039,8 +1041,14 @@ async fn jwt_access_tokens_verify_introspect_revoke_and_rotate(b: Backend) {
         3600
     );
 
-    // Introspection and revocation work on it.
+    // Introspection and revocation work on it; its jti (clear text in the
+    // payload) is not a token by itself.
     assert_eq!(s.introspect((&id, &secret), &at).await["active"], true);
+    let bare_jti = c["jti"].as_str().unwrap();
+    assert_eq!(
+        s.introspect((&id, &secret), bare_jti).await["active"],
+        false
+    );
     let mut forged = at.clone();
     forged.pop();
     forged.push(if at.ends_with('A') { 'B' } else { 'A' });
