@@ -219,12 +219,15 @@ pub async fn maintain(svc: &Services) -> Result<bool, Error> {
     let Some(active) = keys.iter().find(|k| k.status == KeyStatus::Active) else {
         return Ok(false);
     };
-    if now
-        < active
-            .created_at
-            .saturating_add(every)
-            .saturating_sub(ahead)
-    {
+    // When the active key began to sign: its promotion retired the key
+    // before it, so the latest retirement (a staged key was created
+    // `publish_ahead` before it signed, so its `created_at` is too early).
+    let signing_since = keys
+        .iter()
+        .filter_map(|k| k.retired_at)
+        .max()
+        .map_or(active.created_at, |t| t.max(active.created_at));
+    if now < signing_since.saturating_add(every).saturating_sub(ahead) {
         return Ok(false);
     }
     match insert_new_key(svc, s.algorithm, KeyStatus::Next).await? {
@@ -331,7 +334,18 @@ mod tests {
         // Past keep_retired_secs the retired key leaves the JWKS.
         clock.advance(2 * 86_400);
         svc.keys.reload(&svc).await.unwrap();
-        assert_eq!(kids(&svc.keys.current()), vec![next]);
+        assert_eq!(kids(&svc.keys.current()), vec![next.clone()]);
+
+        // The next cycle counts from when the key began to sign (day 10),
+        // not from when it was published (day 9): the following key is
+        // published on day 19.
+        clock.set(T0 + 19 * 86_400 - 1);
+        assert!(
+            !maintain(&svc).await.unwrap(),
+            "a day early would be day 18"
+        );
+        clock.advance(1);
+        assert!(maintain(&svc).await.unwrap());
         let _ = std::fs::remove_dir_all(dir);
     }
 
