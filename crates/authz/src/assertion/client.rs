@@ -28,9 +28,17 @@ pub fn claimed_client(assertion: &str) -> Result<String, OAuthError> {
         .ok_or_else(|| invalid("the client assertion has no sub claim (the client id)".into()))
 }
 
+/// What a caller learns while its assertion's signature has not verified:
+/// the same as for an unknown client or a wrong secret, so an assertion
+/// naming someone else's client id tells nothing about that client (its
+/// existence, its method, its keys). The reason goes to the log.
+const FAILED: &str = "client authentication failed";
+
 /// Verifies the assertion of `client`: signature, then the claims of RFC
 /// 7523 §3, then replay. `endpoint` is the URL of the endpoint called,
-/// accepted as `aud` besides the token endpoint and the issuer.
+/// accepted as `aud` besides the token endpoint and the issuer. Claim
+/// failures are explained to the caller (they come after the signature,
+/// so only the key's holder sees them); earlier failures are not.
 pub async fn verify(
     svc: &Services,
     client: &Client,
@@ -38,29 +46,11 @@ pub async fn verify(
     endpoint: &str,
 ) -> Result<(), OAuthError> {
     let s = &svc.settings.assertions;
-    if assertion.len() > s.max_bytes {
-        return Err(invalid(format!(
-            "the client assertion is larger than {} bytes",
-            s.max_bytes
-        )));
-    }
-    let header = jwt::decode_header(assertion).map_err(|e| invalid(e.to_string()))?;
-    let claims = match client.auth_method {
-        AuthMethod::PrivateKeyJwt => {
-            if header.alg.is_hmac() {
-                return Err(invalid(JwtError::HmacWithPublicKey.to_string()));
-            }
-            let keys = client_keys(svc, client, &header).await?;
-            jwt::verify(assertion, Verifier::Keys(&keys), &Alg::ASYMMETRIC)
-                .map_err(|e| invalid(e.to_string()))?
-                .1
-        }
-        AuthMethod::ClientSecretJwt => verify_hmac(svc, client, assertion, &header)?,
-        m => {
-            return Err(invalid(format!(
-                "this client is registered for {} authentication, but the request used a client assertion",
-                m.as_str()
-            )));
+    let claims = match signed_claims(svc, client, assertion).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::info!(client_id = %client.id, reason = %e.description(), "client assertion refused");
+            return Err(invalid(FAILED.into()));
         }
     };
     let id = client.id.as_str();
@@ -88,6 +78,41 @@ pub async fn verify(
     refuse_replay(svc, &format!("client:{id}"), jti, exp, invalid)
         .await
         .map_err(crate::Error::into_oauth)
+}
+
+/// The assertion's claims once its signature verified with the client's
+/// registered keys (or secret).
+async fn signed_claims(
+    svc: &Services,
+    client: &Client,
+    assertion: &str,
+) -> Result<jwt::Claims, OAuthError> {
+    let s = &svc.settings.assertions;
+    if assertion.len() > s.max_bytes {
+        return Err(invalid(format!(
+            "the client assertion is larger than {} bytes",
+            s.max_bytes
+        )));
+    }
+    let header = jwt::decode_header(assertion).map_err(|e| invalid(e.to_string()))?;
+    match client.auth_method {
+        AuthMethod::PrivateKeyJwt => {
+            if header.alg.is_hmac() {
+                return Err(invalid(JwtError::HmacWithPublicKey.to_string()));
+            }
+            let keys = client_keys(svc, client, &header).await?;
+            Ok(
+                jwt::verify(assertion, Verifier::Keys(&keys), &Alg::ASYMMETRIC)
+                    .map_err(|e| invalid(e.to_string()))?
+                    .1,
+            )
+        }
+        AuthMethod::ClientSecretJwt => verify_hmac(svc, client, assertion, &header),
+        m => Err(invalid(format!(
+            "this client is registered for {} authentication, but the request used a client assertion",
+            m.as_str()
+        ))),
+    }
 }
 
 async fn client_keys(
