@@ -94,6 +94,15 @@ def login(base, username, password):
     return session
 
 
+def write_values(out_path, values):
+    """One value per line, written to a temporary file and renamed into place."""
+    tmp = out_path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("\n".join(values))
+        f.write("\n")
+    os.replace(tmp, out_path)
+
+
 def run_parallel(count, out_path, make_one, what):
     """Calls make_one(conn) COUNT times over WORKERS threads and writes the
     values to OUT_PATH."""
@@ -128,11 +137,7 @@ def run_parallel(count, out_path, make_one, what):
         sys.exit(f"single_use.py: {failure[0]}")
     if len(values) != count or len(set(values)) != count:
         sys.exit(f"single_use.py: got {len(values)} values ({len(set(values))} distinct), wanted {count}")
-    tmp = out_path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write("\n".join(values))
-        f.write("\n")
-    os.replace(tmp, out_path)
+    write_values(out_path, values)
     secs = time.time() - start
     print(f"[single_use] {count} {what} in {secs:.1f}s ({count / secs:.0f}/s, {workers} threads)",
           file=sys.stderr)
@@ -218,11 +223,7 @@ def assertions(key_pem, kid, client_id, audience, count, out_path):
             "exp": now + 600,
         }
         values.append(jwt.encode(claims, key, algorithm=name, headers=headers))
-    tmp = out_path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write("\n".join(values))
-        f.write("\n")
-    os.replace(tmp, out_path)
+    write_values(out_path, values)
     secs = time.time() - start
     print(f"[single_use] {count} client assertions ({name}) in {secs:.1f}s ({count / secs:.0f}/s)",
           file=sys.stderr)

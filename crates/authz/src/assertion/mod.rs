@@ -156,6 +156,12 @@ pub async fn refuse_replay(
     }
 }
 
+/// `invalid_grant` with a description, as a plain `fn` (what
+/// [`refuse_replay`] takes) for the assertion grants.
+pub fn invalid_grant(d: String) -> OAuthError {
+    OAuthError::invalid_grant(d)
+}
+
 /// A JWT failure as an OAuth error of the given kind.
 pub fn jwt_error(e: JwtError, invalid: fn(String) -> OAuthError) -> OAuthError {
     invalid(e.to_string())

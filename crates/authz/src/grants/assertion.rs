@@ -6,8 +6,8 @@ use std::sync::Arc;
 use tollgate_core::{Client, GrantType, OAuthError, ScopeSet, scope::resolve_scopes};
 
 use crate::Error;
-use crate::assertion::refuse_replay;
 use crate::assertion::trust::Grantor;
+use crate::assertion::{invalid_grant, refuse_replay};
 use crate::form::Params;
 use crate::issue::{Grant, TokenResponse, mint, new_grant_id, settings_for};
 use crate::services::Services;
@@ -45,10 +45,6 @@ pub async fn client_for(
             .into())
         }
     }
-}
-
-fn invalid_grant(d: String) -> OAuthError {
-    OAuthError::invalid_grant(d)
 }
 
 /// An assertion identifier to refuse the next time (see

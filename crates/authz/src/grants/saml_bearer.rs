@@ -12,13 +12,10 @@ use tollgate_saml::{SamlError, ValidatedAssertion};
 
 use super::assertion::Replay;
 use crate::Error;
+use crate::assertion::invalid_grant;
 use crate::form::Params;
 use crate::issue::TokenResponse;
 use crate::services::Services;
-
-fn invalid(d: String) -> OAuthError {
-    OAuthError::invalid_grant(d)
-}
 
 pub async fn grant(
     svc: &Services,
@@ -27,12 +24,14 @@ pub async fn grant(
 ) -> Result<(Arc<Client>, TokenResponse), Error> {
     let assertion = params.require("assertion")?;
     if svc.trust.idps.is_empty() {
-        return Err(invalid("no SAML identity provider is trusted by this server".into()).into());
+        return Err(
+            invalid_grant("no SAML identity provider is trusted by this server".into()).into(),
+        );
     }
     // base64url grows the document by a third.
     let limit = svc.settings.saml_bearer.max_bytes.saturating_mul(4) / 3 + 4;
     if assertion.len() > limit {
-        return Err(invalid(format!(
+        return Err(invalid_grant(format!(
             "the SAML assertion is larger than {} bytes",
             svc.settings.saml_bearer.max_bytes
         ))
@@ -43,7 +42,9 @@ pub async fn grant(
         return Err(OAuthError::ServerError("identity provider list changed".into()).into());
     };
     if !idp.grantor.allows_subject(&validated.subject) {
-        return Err(invalid("the identity provider may not assert this subject".into()).into());
+        return Err(
+            invalid_grant("the identity provider may not assert this subject".into()).into(),
+        );
     }
     let replay = Replay {
         scope: format!("saml:{}", validated.issuer),
@@ -92,7 +93,7 @@ async fn validate(svc: &Services, assertion: String) -> Result<(usize, Validated
     .await
     .map_err(|_| OAuthError::ServerError("SAML validation failed".into()))?;
     outcome.map_err(|e| {
-        invalid(e.map_or_else(
+        invalid_grant(e.map_or_else(
             || "the SAML assertion was not accepted".into(),
             |e| e.to_string(),
         ))

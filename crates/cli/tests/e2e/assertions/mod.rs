@@ -1113,19 +1113,24 @@ async fn jwt_access_tokens_verify_introspect_revoke_and_rotate(b: Backend) {
         .as_str()
         .unwrap()
         .to_owned();
-    let admin = crate::admin::admin_token(&s).await;
-    let r = s
-        .http
-        .post(s.url("/admin/v1/keys/rotate"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let new_kid = r.json::<Value>().await.unwrap()["kid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let api = crate::admin::Api {
+        s: &s,
+        token: crate::admin::admin_token(&s).await,
+    };
+    let rotate = |query: &'static str| {
+        let api = &api;
+        async move {
+            api.call(
+                reqwest::Method::POST,
+                &format!("/admin/v1/keys/rotate{query}"),
+                None,
+            )
+            .await
+        }
+    };
+    let (st, rotated) = rotate("").await;
+    assert_eq!(st, 201);
+    let new_kid = rotated["kid"].as_str().unwrap().to_owned();
     let jwks = s.get_json("/oauth2/jwks").await;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
     assert_eq!(s.introspect((&id, &secret), &old).await["active"], true);
@@ -1140,15 +1145,8 @@ async fn jwt_access_tokens_verify_introspect_revoke_and_rotate(b: Backend) {
 
     // Publish-before-sign: a staged RS256 key is in the JWKS at once but
     // does not sign yet.
-    let r = s
-        .http
-        .post(s.url("/admin/v1/keys/rotate?alg=RS256&staged=true"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let staged: Value = r.json().await.unwrap();
+    let (st, staged) = rotate("?alg=RS256&staged=true").await;
+    assert_eq!(st, 201);
     assert_eq!(
         (staged["status"].as_str(), staged["alg"].as_str()),
         (Some("next"), Some("RS256"))
@@ -1178,15 +1176,8 @@ async fn jwt_access_tokens_verify_introspect_revoke_and_rotate(b: Backend) {
         "the staged key does not sign yet"
     );
     // A second staged key while one waits, or an HMAC algorithm, is refused.
-    for (q, status) in [("staged=true", 409), ("alg=HS256", 400)] {
-        let r = s
-            .http
-            .post(s.url(&format!("/admin/v1/keys/rotate?{q}")))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), status, "{q}");
+    for (q, status) in [("?staged=true", 409), ("?alg=HS256", 400)] {
+        assert_eq!(rotate(q).await.0, status, "{q}");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
