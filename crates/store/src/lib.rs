@@ -28,8 +28,9 @@ mod sqlite;
 
 pub use error::{Result, StoreError};
 pub use model::{
-    AuditEvent, AuditQuery, AuditRecord, CodeRecord, ConsentRecord, KeyStatus,
-    RegistrationTokenRecord, SessionRecord, SigningKeyRecord, UserGrantRecord,
+    AuditEvent, AuditQuery, AuditRecord, AuthServerRecord, CodeRecord, ConsentRecord,
+    ConsumerRecord, ConsumerStatus, KeyStatus, RegistrationTokenRecord, ServiceRecord,
+    SessionRecord, SigningKeyRecord, UserGrantRecord,
 };
 pub use options::{SqliteSync, StoreOptions, open};
 
@@ -247,6 +248,47 @@ pub trait GrantStore: Send + Sync {
     /// Deletes up to `limit` grant records created before `before` that no
     /// longer have a token or code. Returns how many were deleted.
     async fn purge_grants(&self, before: i64, limit: u32) -> Result<u64>;
+}
+
+/// The gateway's configuration: virtual services, their consumers and the
+/// third-party authorization servers. Rare administrative writes; the
+/// gateway holds all of it in memory and reloads when
+/// [`GatewayStore::gateway_generation`] moves, so a change made by the CLI
+/// (another process) or another node takes effect without a restart.
+#[async_trait]
+pub trait GatewayStore: Send + Sync {
+    /// A counter that every write below increments in its own transaction.
+    async fn gateway_generation(&self) -> Result<i64>;
+
+    /// `Conflict` when the name or the alias is taken.
+    async fn create_service(&self, service: &ServiceRecord) -> Result<()>;
+    /// Replaces alias, spec and `updated_at` of the service with that name;
+    /// `NotFound` when there is none, `Conflict` when the new alias is taken.
+    async fn update_service(&self, service: &ServiceRecord) -> Result<()>;
+    async fn get_service(&self, name: &str) -> Result<Option<ServiceRecord>>;
+    /// Every service, ordered by name.
+    async fn list_services(&self) -> Result<Vec<ServiceRecord>>;
+    /// Deletes the service and its consumers in one transaction. False when
+    /// there was no such service.
+    async fn delete_service(&self, name: &str) -> Result<bool>;
+
+    /// Inserts the consumer, or replaces application, status, settings and
+    /// `updated_at` of the existing (service, client) pair (`created_at`
+    /// is kept). `NotFound` when the service or the client does not exist.
+    async fn put_consumer(&self, consumer: &ConsumerRecord) -> Result<()>;
+    async fn get_consumer(&self, service: &str, client_id: &str) -> Result<Option<ConsumerRecord>>;
+    /// The consumers of one service (or of all), ordered by service, client id.
+    async fn list_consumers(&self, service: Option<&str>) -> Result<Vec<ConsumerRecord>>;
+    async fn delete_consumer(&self, service: &str, client_id: &str) -> Result<bool>;
+
+    /// `Conflict` when the name is taken.
+    async fn create_auth_server(&self, server: &AuthServerRecord) -> Result<()>;
+    /// Replaces spec, secret and `updated_at`; `NotFound` when there is none.
+    async fn update_auth_server(&self, server: &AuthServerRecord) -> Result<()>;
+    async fn get_auth_server(&self, name: &str) -> Result<Option<AuthServerRecord>>;
+    /// Every server, ordered by name.
+    async fn list_auth_servers(&self) -> Result<Vec<AuthServerRecord>>;
+    async fn delete_auth_server(&self, name: &str) -> Result<bool>;
 }
 
 /// The whole store, as the server holds it (`Arc<dyn Store>`).

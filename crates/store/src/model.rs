@@ -162,3 +162,91 @@ pub struct UserGrantRecord {
     pub scope: ScopeSet,
     pub created_at: i64,
 }
+
+/// A virtual service of the gateway. The store keeps its policy as an opaque
+/// JSON document (`spec`, typed and validated by the gateway crate) so a new
+/// policy field needs no migration; only what must be unique or looked up
+/// is a column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceRecord {
+    /// Unique; also the default required scope.
+    pub name: String,
+    /// Unique; the path segment after the gateway prefix (`/gateway/{alias}/…`).
+    pub alias: String,
+    pub spec: serde_json::Value,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Where an application's consumption of a service stands (the seed's
+/// "Require Approval").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsumerStatus {
+    /// Waiting for an administrator; gets no token for the service's scope.
+    Pending,
+    Approved,
+    Rejected,
+    /// Was approved, then withdrawn.
+    Revoked,
+}
+
+impl ConsumerStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+            Self::Revoked => "revoked",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "approved" => Some(Self::Approved),
+            "rejected" => Some(Self::Rejected),
+            "revoked" => Some(Self::Revoked),
+            _ => None,
+        }
+    }
+}
+
+/// An application (an OAuth client) consuming a service. Keyed by
+/// (`service`, `client_id`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsumerRecord {
+    pub service: String,
+    pub client_id: String,
+    /// The application's name as given when it asked to consume.
+    pub application: String,
+    pub status: ConsumerStatus,
+    /// Per-consumer overrides (token lifetime, rate limits), as JSON typed
+    /// by the gateway crate.
+    pub settings: serde_json::Value,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A third-party authorization server whose tokens the gateway accepts
+/// (RFC 7662 introspection, or JWTs verified against its JWKS). Its client
+/// secret, when it has one, is encrypted under the master key.
+#[derive(Clone, PartialEq)]
+pub struct AuthServerRecord {
+    pub name: String,
+    pub spec: serde_json::Value,
+    pub secret_encrypted: Option<Vec<u8>>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for AuthServerRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthServerRecord")
+            .field("name", &self.name)
+            .field("spec", &self.spec)
+            .field("secret_encrypted", &self.secret_encrypted.as_ref().map(|_| "…"))
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
+}
