@@ -22,10 +22,11 @@ use async_trait::async_trait;
 use tollgate_core::{Client, TokenHash, TokenRecord, User};
 
 use crate::{
-    AuditEvent, AuditQuery, AuditRecord, AuditStore, ClientStore, CodeRecord, CodeStore,
-    ConsentRecord, ConsentStore, GrantStore, KeyStore, RegistrationTokenRecord,
-    RegistrationTokenStore, ReplayStore, Result, SessionRecord, SessionStore, SigningKeyRecord,
-    Store, StoreError, TokenStore, UserGrantRecord, UserStore,
+    AuditEvent, AuditQuery, AuditRecord, AuditStore, AuthServerRecord, ClientStore, CodeRecord,
+    CodeStore, ConsentRecord, ConsentStore, ConsumerRecord, GatewayStore, GrantStore, KeyStore,
+    RegistrationTokenRecord, RegistrationTokenStore, ReplayStore, Result, ServiceRecord,
+    SessionRecord, SessionStore, SigningKeyRecord, Store, StoreError, TokenStore, UserGrantRecord,
+    UserStore,
 };
 
 pub(crate) struct Bounded<S> {
@@ -277,6 +278,56 @@ impl<S: Store + 'static> GrantStore for Bounded<S> {
     }
     async fn purge_grants(&self, before: i64, limit: u32) -> Result<u64> {
         self.run(self.inner.purge_grants(before, limit)).await
+    }
+}
+
+#[async_trait]
+impl<S: Store + 'static> GatewayStore for Bounded<S> {
+    async fn gateway_generation(&self) -> Result<i64> {
+        self.run(self.inner.gateway_generation()).await
+    }
+    async fn create_service(&self, service: &ServiceRecord) -> Result<()> {
+        self.run(self.inner.create_service(service)).await
+    }
+    async fn update_service(&self, service: &ServiceRecord) -> Result<()> {
+        self.run(self.inner.update_service(service)).await
+    }
+    async fn get_service(&self, name: &str) -> Result<Option<ServiceRecord>> {
+        self.run(self.inner.get_service(name)).await
+    }
+    async fn list_services(&self) -> Result<Vec<ServiceRecord>> {
+        self.run(self.inner.list_services()).await
+    }
+    async fn delete_service(&self, name: &str) -> Result<bool> {
+        self.run(self.inner.delete_service(name)).await
+    }
+    async fn put_consumer(&self, consumer: &ConsumerRecord) -> Result<()> {
+        self.run(self.inner.put_consumer(consumer)).await
+    }
+    async fn get_consumer(&self, service: &str, client_id: &str) -> Result<Option<ConsumerRecord>> {
+        self.run(self.inner.get_consumer(service, client_id)).await
+    }
+    async fn list_consumers(&self, service: Option<&str>) -> Result<Vec<ConsumerRecord>> {
+        self.run(self.inner.list_consumers(service)).await
+    }
+    async fn delete_consumer(&self, service: &str, client_id: &str) -> Result<bool> {
+        self.run(self.inner.delete_consumer(service, client_id))
+            .await
+    }
+    async fn create_auth_server(&self, server: &AuthServerRecord) -> Result<()> {
+        self.run(self.inner.create_auth_server(server)).await
+    }
+    async fn update_auth_server(&self, server: &AuthServerRecord) -> Result<()> {
+        self.run(self.inner.update_auth_server(server)).await
+    }
+    async fn get_auth_server(&self, name: &str) -> Result<Option<AuthServerRecord>> {
+        self.run(self.inner.get_auth_server(name)).await
+    }
+    async fn list_auth_servers(&self) -> Result<Vec<AuthServerRecord>> {
+        self.run(self.inner.list_auth_servers()).await
+    }
+    async fn delete_auth_server(&self, name: &str) -> Result<bool> {
+        self.run(self.inner.delete_auth_server(name)).await
     }
 }
 

@@ -44,9 +44,10 @@ pub trait ClientStore: Send + Sync {
     async fn get_client(&self, id: &str) -> Result<Option<Client>>;
     /// Replaces the stored client; `NotFound` when it does not exist.
     async fn update_client(&self, client: &Client) -> Result<()>;
-    /// Deletes the client with its tokens, codes, users' consents to it and
-    /// grant records in one transaction. Returns false when there was no
-    /// such client.
+    /// Deletes the client with its tokens, codes, users' consents to it,
+    /// grant records and gateway consumer records in one transaction (moving
+    /// [`GatewayStore::gateway_generation`] when it had consumers). Returns
+    /// false when there was no such client.
     async fn delete_client(&self, id: &str) -> Result<bool>;
     /// Clients ordered by id, starting after `after` (keyset paging). A
     /// `limit` of 0 means the default page (100); pages are capped at 1000.
@@ -258,6 +259,9 @@ pub trait GrantStore: Send + Sync {
 #[async_trait]
 pub trait GatewayStore: Send + Sync {
     /// A counter that every write below increments in its own transaction.
+    /// A call that changes nothing (it fails, or deletes what does not
+    /// exist) leaves it as it was; [`ClientStore::delete_client`] moves it
+    /// when it removes consumers.
     async fn gateway_generation(&self) -> Result<i64>;
 
     /// `Conflict` when the name or the alias is taken.
@@ -305,6 +309,7 @@ pub trait Store:
     + ConsentStore
     + GrantStore
     + ReplayStore
+    + GatewayStore
 {
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;

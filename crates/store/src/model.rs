@@ -244,7 +244,10 @@ impl std::fmt::Debug for AuthServerRecord {
         f.debug_struct("AuthServerRecord")
             .field("name", &self.name)
             .field("spec", &self.spec)
-            .field("secret_encrypted", &self.secret_encrypted.as_ref().map(|_| "…"))
+            .field(
+                "secret_encrypted",
+                &self.secret_encrypted.as_ref().map(|_| "…"),
+            )
             .field("created_at", &self.created_at)
             .field("updated_at", &self.updated_at)
             .finish()

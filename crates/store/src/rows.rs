@@ -9,8 +9,9 @@ use sqlx::{ColumnIndex, Database, Decode, Row, Type};
 use tollgate_core::{Client, ScopeSet, TokenHash, TokenKind, TokenRecord, User};
 
 use crate::{
-    AuditEvent, AuditRecord, CodeRecord, ConsentRecord, KeyStatus, RegistrationTokenRecord, Result,
-    SessionRecord, SigningKeyRecord, StoreError, UserGrantRecord,
+    AuditEvent, AuditRecord, AuthServerRecord, CodeRecord, ConsentRecord, ConsumerRecord,
+    ConsumerStatus, KeyStatus, RegistrationTokenRecord, Result, ServiceRecord, SessionRecord,
+    SigningKeyRecord, StoreError, UserGrantRecord,
 };
 
 /// The column types every decoder needs; spelled once so each decoder's bound
@@ -22,6 +23,7 @@ pub(crate) trait Columns<'r>: Row + Sized {
     fn opt_int(&'r self, col: &'static str) -> Result<Option<i64>>;
     fn flag(&'r self, col: &'static str) -> Result<bool>;
     fn bytes(&'r self, col: &'static str) -> Result<Vec<u8>>;
+    fn opt_bytes(&'r self, col: &'static str) -> Result<Option<Vec<u8>>>;
     fn json<T: serde::de::DeserializeOwned>(&'r self, col: &'static str) -> Result<T>;
 }
 
@@ -52,6 +54,9 @@ where
         Ok(self.try_get(col)?)
     }
     fn bytes(&'r self, col: &'static str) -> Result<Vec<u8>> {
+        Ok(self.try_get(col)?)
+    }
+    fn opt_bytes(&'r self, col: &'static str) -> Result<Option<Vec<u8>>> {
         Ok(self.try_get(col)?)
     }
     fn json<T: serde::de::DeserializeOwned>(&'r self, col: &'static str) -> Result<T> {
@@ -192,6 +197,40 @@ pub(crate) fn audit<'r, R: Columns<'r>>(r: &'r R) -> Result<AuditRecord> {
             remote_addr: r.opt_text("remote_addr")?,
             detail: r.json("detail")?,
         },
+    })
+}
+
+pub(crate) fn service<'r, R: Columns<'r>>(r: &'r R) -> Result<ServiceRecord> {
+    Ok(ServiceRecord {
+        name: r.text("name")?,
+        alias: r.text("alias")?,
+        spec: r.json("spec")?,
+        created_at: r.int("created_at")?,
+        updated_at: r.int("updated_at")?,
+    })
+}
+
+pub(crate) fn consumer<'r, R: Columns<'r>>(r: &'r R) -> Result<ConsumerRecord> {
+    let status = r.text("status")?;
+    Ok(ConsumerRecord {
+        service: r.text("service")?,
+        client_id: r.text("client_id")?,
+        application: r.text("application")?,
+        status: ConsumerStatus::parse(&status)
+            .ok_or_else(|| corrupt("status", "unknown consumer status"))?,
+        settings: r.json("settings")?,
+        created_at: r.int("created_at")?,
+        updated_at: r.int("updated_at")?,
+    })
+}
+
+pub(crate) fn auth_server<'r, R: Columns<'r>>(r: &'r R) -> Result<AuthServerRecord> {
+    Ok(AuthServerRecord {
+        name: r.text("name")?,
+        spec: r.json("spec")?,
+        secret_encrypted: r.opt_bytes("secret_encrypted")?,
+        created_at: r.int("created_at")?,
+        updated_at: r.int("updated_at")?,
     })
 }
 

@@ -293,3 +293,65 @@ pub const DELETE_USER_CODES: &str = "DELETE FROM codes WHERE grant_id IN \
      (SELECT grant_id FROM user_grants WHERE subject = $1)";
 pub const DELETE_USER_CLIENT_CODES: &str = "DELETE FROM codes WHERE grant_id IN \
      (SELECT grant_id FROM user_grants WHERE subject = $1 AND client_id = $2)";
+
+/// The gateway configuration's generation (one row, `id = 1`).
+pub const GATEWAY_GENERATION: &str = "SELECT generation FROM gateway_meta WHERE id = 1";
+/// Run in every transaction that changes the gateway's configuration. On
+/// PostgreSQL its row lock also serializes those transactions, so a check
+/// made after it (does the service exist?) still holds at `COMMIT`.
+pub const BUMP_GATEWAY_GENERATION: &str =
+    "UPDATE gateway_meta SET generation = generation + 1 WHERE id = 1";
+
+pub const INSERT_SERVICE: &str = "INSERT INTO gateway_services (name, alias, spec, \
+     created_at, updated_at) VALUES ($1, $2, $3, $4, $5)";
+pub const UPDATE_SERVICE: &str = "UPDATE gateway_services SET alias = $2, spec = $3, \
+     updated_at = $4 WHERE name = $1";
+pub const GET_SERVICE: &str = "SELECT name, alias, spec, created_at, updated_at \
+     FROM gateway_services WHERE name = $1";
+pub const SERVICE_EXISTS: &str = "SELECT 1 FROM gateway_services WHERE name = $1";
+/// The whole table in key order (the gateway loads all of it).
+pub const LIST_SERVICES: &str = "SELECT name, alias, spec, created_at, updated_at \
+     FROM gateway_services ORDER BY name";
+pub const DELETE_SERVICE: &str = "DELETE FROM gateway_services WHERE name = $1";
+pub const DELETE_SERVICE_CONSUMERS: &str = "DELETE FROM gateway_consumers WHERE service = $1";
+
+/// Does the consumer's client exist (SQLite: `BEGIN IMMEDIATE` already keeps
+/// a concurrent `delete_client` out until `COMMIT`)?
+pub const CONSUMER_CLIENT_EXISTS: &str = "SELECT 1 FROM clients WHERE id = $1";
+/// The same on PostgreSQL, where the key-share lock makes a concurrent
+/// `delete_client` wait for this transaction (and then delete the consumer it
+/// wrote) instead of leaving a consumer of a deleted client behind; a client
+/// already deleted is not found. `update_client` does not conflict with it.
+pub const CONSUMER_CLIENT_EXISTS_LOCKED: &str = "SELECT 1 FROM clients WHERE id = $1 FOR KEY SHARE";
+/// Inserts or replaces a consumer; `created_at` stays the first one.
+pub const PUT_CONSUMER: &str = "INSERT INTO gateway_consumers (service, client_id, \
+     application, status, settings, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+     ON CONFLICT (service, client_id) DO UPDATE SET application = excluded.application, \
+     status = excluded.status, settings = excluded.settings, updated_at = excluded.updated_at";
+pub const GET_CONSUMER: &str = "SELECT service, client_id, application, status, settings, \
+     created_at, updated_at FROM gateway_consumers WHERE service = $1 AND client_id = $2";
+pub const LIST_SERVICE_CONSUMERS: &str = "SELECT service, client_id, application, status, \
+     settings, created_at, updated_at FROM gateway_consumers WHERE service = $1 \
+     ORDER BY service, client_id";
+/// The whole table in key order (the gateway loads all of it).
+pub const LIST_CONSUMERS: &str = "SELECT service, client_id, application, status, settings, \
+     created_at, updated_at FROM gateway_consumers ORDER BY service, client_id";
+pub const DELETE_CONSUMER: &str =
+    "DELETE FROM gateway_consumers WHERE service = $1 AND client_id = $2";
+/// Whether deleting a client changes the gateway's configuration (and must
+/// move its generation).
+pub const CLIENT_HAS_CONSUMERS: &str =
+    "SELECT 1 FROM gateway_consumers WHERE client_id = $1 LIMIT 1";
+pub const DELETE_CLIENT_CONSUMERS: &str = "DELETE FROM gateway_consumers WHERE client_id = $1";
+
+pub const INSERT_AUTH_SERVER: &str = "INSERT INTO gateway_auth_servers (name, spec, \
+     secret_encrypted, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)";
+pub const UPDATE_AUTH_SERVER: &str = "UPDATE gateway_auth_servers SET spec = $2, \
+     secret_encrypted = $3, updated_at = $4 WHERE name = $1";
+pub const GET_AUTH_SERVER: &str = "SELECT name, spec, secret_encrypted, created_at, \
+     updated_at FROM gateway_auth_servers WHERE name = $1";
+/// The whole table in key order (the gateway loads all of it).
+pub const LIST_AUTH_SERVERS: &str = "SELECT name, spec, secret_encrypted, created_at, \
+     updated_at FROM gateway_auth_servers ORDER BY name";
+pub const DELETE_AUTH_SERVER: &str = "DELETE FROM gateway_auth_servers WHERE name = $1";

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod gateway;
 mod grants;
 mod plans;
 mod users;
@@ -17,8 +18,9 @@ use tollgate_core::{ScopeSet, TokenKind};
 use tollgate_store::{
     AuditQuery, KeyStatus, RegistrationTokenRecord, SigningKeyRecord, Store, StoreError,
 };
-// The user, session, consent and grant contract lives in its own modules;
-// the `contract!` list below instantiates it per backend like the rest.
+// The user, session, consent, grant and gateway contract lives in its own
+// modules; the `contract!` list below instantiates it per backend like the rest.
+use gateway::*;
 use grants::*;
 use users::*;
 
@@ -86,6 +88,16 @@ contract!(
     revoke_user_tokens_with_and_without_client,
     purge_grants_keeps_grants_with_tokens_or_codes,
     delete_client_takes_its_consents_and_grants,
+    gateway_services_crud_and_conflicts,
+    delete_service_takes_its_consumers,
+    consumer_put_is_an_upsert_keeping_created_at,
+    consumer_needs_its_service_and_client,
+    consumers_list_by_service_and_client,
+    auth_servers_crud_and_secrets,
+    gateway_generation_moves_with_every_write,
+    delete_client_takes_its_consumers,
+    gateway_json_round_trips_exactly,
+    consumers_never_outlive_a_concurrent_delete,
 );
 
 async fn backend_answers_ping(s: S) {

@@ -74,6 +74,25 @@ macro_rules! impl_client_store {
                     ] {
                         ::sqlx::query(stmt).bind(id).execute(&mut *tx).await?;
                     }
+                    // Gateway consumers too (a re-created client would
+                    // inherit their approvals). Removing them changes the
+                    // gateway's configuration, so the generation moves; it
+                    // is bumped before the consumer rows are touched, the
+                    // lock order of `common::gateway`. The client row is
+                    // already deleted (locked), so no consumer of it can be
+                    // added between the check and the delete.
+                    let has_consumers = ::sqlx::query($crate::sql::CLIENT_HAS_CONSUMERS)
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .is_some();
+                    if has_consumers {
+                        $crate::common::gateway::bump_generation!(tx);
+                        ::sqlx::query($crate::sql::DELETE_CLIENT_CONSUMERS)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                     tx.commit().await?;
                     Ok(true)
                 })

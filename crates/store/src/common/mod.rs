@@ -73,6 +73,7 @@ pub(crate) mod audit;
 pub(crate) mod clients;
 pub(crate) mod codes;
 pub(crate) mod consents;
+pub(crate) mod gateway;
 pub(crate) mod keys;
 pub(crate) mod replay;
 pub(crate) mod sessions;

@@ -18,7 +18,9 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection, Postgres, Transaction};
 use tollgate_core::TokenRecord;
 
 use crate::batch::{BatchSink, GuardedWrite, Writer};
-use crate::common::{audit, clients, codes, consents, keys, replay, sessions, tokens, users};
+use crate::common::{
+    audit, clients, codes, consents, gateway, keys, replay, sessions, tokens, users,
+};
 use crate::options::check_schema;
 use crate::{AuditEvent, Result, Store, StoreError, StoreOptions};
 
@@ -54,6 +56,11 @@ fn migrator() -> Migrator {
             4,
             "assertion replay, next signing key",
             include_str!("../../migrations/postgres/0004_assertions.sql"),
+        ),
+        migration(
+            5,
+            "gateway services, consumers, authorization servers",
+            include_str!("../../migrations/postgres/0005_gateway.sql"),
         ),
     ])
 }
@@ -170,6 +177,12 @@ users::impl_user_store!(PgStore, read = pool, write = pool);
 sessions::impl_session_store!(PgStore, read = pool, write = pool);
 replay::impl_replay_store!(PgStore, write = pool);
 consents::impl_consent_stores!(PgStore, read = pool, write = pool);
+gateway::impl_gateway_store!(
+    PgStore,
+    read = pool,
+    write = pool,
+    client_check = crate::sql::CONSUMER_CLIENT_EXISTS_LOCKED,
+);
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -260,6 +273,104 @@ mod tests {
         if let Err(e) = outcome {
             std::panic::resume_unwind(e.into_panic());
         }
+    }
+
+    /// `put_consumer` locks its client row: one that checked the client
+    /// while a `delete_client` was under way, and only then wrote, would
+    /// leave a consumer of a deleted client behind (for a client re-created
+    /// under the id to inherit). Here the deletion is held open on one
+    /// connection and the generation row on another, so without the lock the
+    /// write would pass its check, wait on the generation, and insert after
+    /// the deletion had looked for consumers.
+    #[tokio::test]
+    async fn a_consumer_cannot_be_written_for_a_client_being_deleted() {
+        let schema = format!(
+            "t_consumer_lock_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+        );
+        let opts = StoreOptions {
+            schema: Some(schema.clone()),
+            ..StoreOptions::new(url())
+        };
+        let store = PgStore::open(&url(), &opts).await.unwrap();
+        let outcome = tokio::spawn(consumer_lock(Arc::clone(&store), schema.clone())).await;
+        store.pool.close().await;
+        let mut conn = PgConnection::connect(&url()).await.unwrap();
+        sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        if let Err(e) = outcome {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+
+    async fn consumer_lock(store: Arc<PgStore>, schema: String) {
+        use crate::{ClientStore, ConsumerRecord, ConsumerStatus, GatewayStore, ServiceRecord};
+        let id = tollgate_core::ClientId::try_from("app").unwrap();
+        store
+            .create_client(&tollgate_core::Client::new(id, "app", 0))
+            .await
+            .unwrap();
+        store
+            .create_service(&ServiceRecord {
+                name: "orders".into(),
+                alias: "orders".into(),
+                spec: serde_json::json!({}),
+                created_at: 0,
+                updated_at: 0,
+            })
+            .await
+            .unwrap();
+        let connect = PgConnectOptions::from_str(&url())
+            .unwrap()
+            .options([("search_path", schema.as_str())]);
+        let mut deleting = PgConnection::connect_with(&connect).await.unwrap();
+        let mut holds_generation = PgConnection::connect_with(&connect).await.unwrap();
+        sqlx::raw_sql("BEGIN; DELETE FROM clients WHERE id = 'app'")
+            .execute(&mut deleting)
+            .await
+            .unwrap();
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "BEGIN; {}",
+            crate::sql::BUMP_GATEWAY_GENERATION
+        )))
+        .execute(&mut holds_generation)
+        .await
+        .unwrap();
+        let put = {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .put_consumer(&ConsumerRecord {
+                        service: "orders".into(),
+                        client_id: "app".into(),
+                        application: "App".into(),
+                        status: ConsumerStatus::Approved,
+                        settings: serde_json::json!({}),
+                        created_at: 1,
+                        updated_at: 1,
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // The rest of `delete_client`: no consumer is committed yet.
+        sqlx::raw_sql("DELETE FROM gateway_consumers WHERE client_id = 'app'; COMMIT")
+            .execute(&mut deleting)
+            .await
+            .unwrap();
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut holds_generation)
+            .await
+            .unwrap();
+        let outcome = put.await.unwrap();
+        assert!(matches!(outcome, Err(StoreError::NotFound)), "{outcome:?}");
+        assert_eq!(store.list_consumers(None).await.unwrap(), []);
     }
 
     async fn deadlock(store: Arc<PgStore>, schema: String) {

@@ -20,7 +20,9 @@ use sqlx::{Sqlite, SqliteConnection, Transaction};
 use tollgate_core::TokenRecord;
 
 use crate::batch::{BatchSink, GuardedWrite, Writer};
-use crate::common::{audit, clients, codes, consents, keys, replay, sessions, tokens, users};
+use crate::common::{
+    audit, clients, codes, consents, gateway, keys, replay, sessions, tokens, users,
+};
 use crate::{AuditEvent, Result, SqliteSync, Store, StoreError, StoreOptions};
 
 pub(crate) struct SqliteStore {
@@ -98,6 +100,11 @@ fn migrator() -> Migrator {
             5,
             "assertion replay, next signing key",
             include_str!("../../migrations/sqlite/0005_assertions.sql"),
+        ),
+        migration(
+            6,
+            "gateway services, consumers, authorization servers",
+            include_str!("../../migrations/sqlite/0006_gateway.sql"),
         ),
     ])
 }
@@ -244,3 +251,10 @@ users::impl_user_store!(SqliteStore, read = read, write = write);
 sessions::impl_session_store!(SqliteStore, read = read, write = write);
 replay::impl_replay_store!(SqliteStore, write = write);
 consents::impl_consent_stores!(SqliteStore, read = read, write = write);
+gateway::impl_gateway_store!(
+    SqliteStore,
+    read = read,
+    write = write,
+    // `BEGIN IMMEDIATE` keeps a concurrent `delete_client` out already.
+    client_check = crate::sql::CONSUMER_CLIENT_EXISTS,
+);
