@@ -49,6 +49,10 @@ use endpoints::{
 };
 use error::plain_error;
 
+/// The seed's token service (`pub.mediator.oauth2.getOAuth2AccessToken`),
+/// kept for clients migrating from the vendor's mediator.
+pub const TOKEN_SERVICE_PATH: &str = "/rest/pub.mediator.oauth2.getOAuth2AccessToken";
+
 /// What the HTTP handlers share.
 pub struct App {
     pub svc: Services,
@@ -100,6 +104,10 @@ pub fn routes(app: Arc<App>) -> Router {
     let mut r = Router::new()
         .route("/oauth2/token", post(token::token))
         .route("/oauth2/introspect", post(introspect::introspect))
+        .route(
+            TOKEN_SERVICE_PATH,
+            post(token::token_service).fallback(token::token_service_method),
+        )
         .route("/oauth2/revoke", post(revoke::revoke))
         .route(
             "/oauth2/tokeninfo",

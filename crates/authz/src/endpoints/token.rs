@@ -133,3 +133,126 @@ async fn issue(
 fn token_endpoint(svc: &Services) -> String {
     svc.settings.endpoint("/oauth2/token")
 }
+
+/// The seed's token service, `POST /rest/pub.mediator.oauth2.getOAuth2AccessToken`,
+/// for clients migrating from the vendor's mediator: JSON
+/// `{client_id, client_secret, scope?}` in, the same JSON as
+/// `/oauth2/token`'s client credentials grant out (same checks, limits and
+/// audit). The seed answers a wrong client with `invalid_request`; this
+/// answers RFC 6749 §5.2 `invalid_client` (401), as `/oauth2/token` does.
+pub async fn token_service(
+    State(app): State<Arc<App>>,
+    PeerAddr(addr): PeerAddr,
+    PeerIp(ip): PeerIp,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let result = async {
+        let (headers, params) = token_service_request(&app.svc, &headers, &body).await?;
+        issue(&app, &headers, &params, ip).await
+    }
+    .await;
+    match result {
+        Ok(Issued {
+            response,
+            grant_type,
+            client,
+        }) => {
+            telemetry::token_issued(grant_type.as_str(), client.id.as_str());
+            no_store(Json(response))
+        }
+        Err(e) => {
+            let e = e.into_oauth();
+            telemetry::oauth_error("token_service", e.code());
+            app.svc.audit(
+                "token.rejected",
+                None,
+                e.code(),
+                addr,
+                json!({"reason": e.description(), "endpoint": "token_service"}),
+            );
+            Error::OAuth(e).into_response()
+        }
+    }
+}
+
+/// Turns the JSON body into the parameters of a client credentials request,
+/// presenting the secret the way the client is registered to (HTTP Basic or
+/// in the body), so the registered method is still enforced.
+async fn token_service_request(
+    svc: &Services,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(HeaderMap, Params), Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        client_id: String,
+        client_secret: String,
+        #[serde(default)]
+        scope: Option<String>,
+    }
+    let json_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+    if !json_type {
+        return Err(OAuthError::invalid_request(
+            "send a JSON body {\"client_id\", \"client_secret\", \"scope\"} with Content-Type: application/json",
+        )
+        .into());
+    }
+    if body.len() > 16 * 1024 {
+        return Err(
+            OAuthError::invalid_request("the request body is larger than 16384 bytes").into(),
+        );
+    }
+    let b: Body = serde_json::from_slice(body).map_err(|e| {
+        OAuthError::invalid_request(format!(
+            "the body must be JSON {{\"client_id\", \"client_secret\", \"scope\"}}: {e}"
+        ))
+    })?;
+    let basic = matches!(
+        svc.client(&b.client_id).await,
+        Ok(Some(c)) if c.auth_method == tollgate_core::AuthMethod::ClientSecretBasic
+    );
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    form.append_pair("grant_type", "client_credentials");
+    if let Some(s) = &b.scope {
+        form.append_pair("scope", s);
+    }
+    let mut out = HeaderMap::new();
+    if basic {
+        use base64::Engine;
+        let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let cred = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            enc(&b.client_id),
+            enc(&b.client_secret)
+        ));
+        if let Ok(v) = axum::http::HeaderValue::from_str(&format!("Basic {cred}")) {
+            out.insert(axum::http::header::AUTHORIZATION, v);
+        }
+    } else {
+        form.append_pair("client_id", &b.client_id);
+        form.append_pair("client_secret", &b.client_secret);
+    }
+    let params = Params::parse(form.finish().as_bytes())?;
+    Ok((out, params))
+}
+
+/// Any other method on the token service: 405 with `Allow: POST` (the seed's
+/// troubleshooting table lists it).
+pub async fn token_service_method() -> Response {
+    let mut r = crate::error::plain_error(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request",
+        "the token service accepts only POST with a JSON body",
+    );
+    r.headers_mut().insert(
+        axum::http::header::ALLOW,
+        axum::http::HeaderValue::from_static("POST"),
+    );
+    r
+}

@@ -1,0 +1,437 @@
+//! The gateway: virtual services that publish upstream APIs under
+//! `/gateway/{alias}/…`, and let a call through only with a valid bearer
+//! token carrying the service's scope (RFC 6750), validated by this
+//! Tollgate or by a third-party server (RFC 7662 introspection, or RFC 9068
+//! JWTs against its JWKS).
+#![forbid(unsafe_code)]
+
+pub mod bearer;
+pub mod error;
+pub mod limits;
+pub mod manage;
+pub mod metrics;
+pub mod path;
+pub mod proxy;
+pub mod registry;
+pub mod settings;
+pub mod spec;
+pub mod validate;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{Method, header};
+use axum::response::Response;
+use axum::routing::any;
+use http_body_util::BodyExt;
+use tollgate_authz::App;
+use tollgate_authz::assertion::RemoteKeys;
+use tollgate_store::ConsumerStatus;
+
+pub use error::GatewayError;
+pub use settings::GatewaySettings;
+
+use crate::registry::{Registry, Service, Snapshot};
+use crate::spec::{Consumption, LOCAL};
+use crate::validate::{Principal, Verdict};
+
+/// The scheme a listener serves, set as a request extension by the
+/// listener so `X-Forwarded-Proto` tells the truth.
+#[derive(Debug, Clone, Copy)]
+pub struct ListenerScheme(pub &'static str);
+
+pub struct Gateway {
+    pub app: Arc<App>,
+    pub settings: GatewaySettings,
+    registry: Registry,
+    remote: validate::Remote,
+    upstreams: proxy::Upstreams,
+    budgets: limits::Budgets,
+}
+
+impl Gateway {
+    /// Builds the gateway and loads its configuration from the store.
+    pub async fn start(app: Arc<App>, settings: GatewaySettings) -> Result<Arc<Self>, String> {
+        settings.validate()?;
+        // Keys of third-party servers come from URLs an administrator
+        // configured, so private addresses are allowed (unlike a client's
+        // self-registered jwks_uri).
+        let keys = RemoteKeys::new(&app.svc.settings.assertions, true)?;
+        let remote = validate::Remote::new(
+            settings.validation_cache_capacity,
+            keys,
+            i64::try_from(app.svc.settings.assertions.clock_skew_secs).unwrap_or(60),
+        )?;
+        let upstreams = proxy::Upstreams::new(
+            Duration::from_millis(settings.connect_timeout_ms),
+            settings.max_idle_per_host,
+        )?;
+        let gw = Arc::new(Self {
+            app,
+            budgets: limits::Budgets::new(settings.budget_capacity),
+            settings,
+            registry: Registry::default(),
+            remote,
+            upstreams,
+        });
+        gw.reload()
+            .await
+            .map_err(|e| format!("loading the gateway's services: {e}"))?;
+        Ok(gw)
+    }
+
+    /// Reads the configuration from the store now.
+    pub async fn reload(&self) -> Result<(), tollgate_store::StoreError> {
+        let snap = registry::load(&*self.app.svc.store, &self.app.svc.master).await?;
+        let servers_changed = {
+            let old = self.registry.get();
+            old.auth_servers.len() != snap.auth_servers.len()
+                || old.auth_servers.iter().any(|(k, v)| {
+                    snap.auth_servers
+                        .get(k)
+                        .is_none_or(|n| n.spec != v.spec || n.secret != v.secret)
+                })
+        };
+        if servers_changed {
+            self.remote.clear();
+        }
+        ::metrics::gauge!(metrics::SERVICES).set(snap.service_count() as f64);
+        self.registry.set(snap);
+        Ok(())
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.registry.get()
+    }
+
+    /// Polls the store's generation and reloads when it moved (a change by
+    /// the CLI, another process or another node).
+    pub fn spawn_reload(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let gw = Arc::downgrade(self);
+        let every = Duration::from_millis(self.settings.reload_interval_ms);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(gw) = gw.upgrade() else { break };
+                match gw.app.svc.store.gateway_generation().await {
+                    Ok(g) if g != gw.registry.get().generation => {
+                        if let Err(e) = gw.reload().await {
+                            tracing::warn!(error = %e, "reloading the gateway's services failed");
+                        } else {
+                            tracing::info!(generation = g, "gateway configuration reloaded");
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(error = %e, "reading the gateway generation failed"),
+                }
+            }
+        })
+    }
+
+    /// Serves one call; every outcome, the upstream's answer or ours, is
+    /// counted per service and consumer.
+    async fn handle(self: Arc<Self>, peer: Option<IpAddr>, req: Request) -> Response {
+        let start = Instant::now();
+        let mut labels = metrics::Labels::default();
+        let resp = match self.serve(peer, req, &mut labels).await {
+            Ok(r) => r,
+            Err(e) => {
+                if matches!(e, GatewayError::Unavailable(_)) {
+                    tracing::warn!(service = %labels.service, error = %e, "gateway call refused");
+                }
+                e.into_response_with(&self.settings.realm)
+            }
+        };
+        labels.record(resp.status().as_u16(), start.elapsed());
+        resp
+    }
+
+    async fn serve(
+        &self,
+        peer: Option<IpAddr>,
+        req: Request,
+        labels: &mut metrics::Labels,
+    ) -> Result<Response, GatewayError> {
+        let normalised = path::normalise(req.uri().path())
+            .map_err(|e| GatewayError::invalid_request(e.to_string()))?;
+        let Some(after) = normalised
+            .strip_prefix(self.settings.prefix.as_str())
+            .and_then(|r| r.strip_prefix('/'))
+            .filter(|r| !r.is_empty())
+        else {
+            return Err(GatewayError::NotFound(
+                format!("name a service: {}/{{alias}}/…", self.settings.prefix).into(),
+            ));
+        };
+        let (alias, rest) = match after.find('/') {
+            Some(i) => after.split_at(i),
+            None => (after, ""),
+        };
+        let snap = self.registry.get();
+        let Some(service) = snap.service(alias).cloned() else {
+            return Err(GatewayError::NotFound(
+                format!(
+                    "no service is published at {}/{alias}",
+                    self.settings.prefix
+                )
+                .into(),
+            ));
+        };
+        labels.service = service.name.to_string();
+        let rest = if service.spec.case_insensitive {
+            rest.to_ascii_lowercase()
+        } else {
+            rest.to_owned()
+        };
+        if !service.spec.enabled {
+            return Err(GatewayError::unavailable(format!(
+                "the service '{}' is disabled",
+                service.name
+            )));
+        }
+        if !service.spec.methods.is_empty()
+            && !service
+                .spec
+                .methods
+                .iter()
+                .any(|m| m == req.method().as_str())
+        {
+            return Err(GatewayError::MethodNotAllowed {
+                allow: service.spec.methods.join(", "),
+            });
+        }
+        let (req, principal) = match service.spec.consumption {
+            Consumption::Anonymous => (req, None),
+            Consumption::Oauth2 => {
+                let (req, token) = self.take_token(&service, req).await?;
+                let Some(token) = token else {
+                    return Err(GatewayError::NoToken);
+                };
+                let p = self.validate(&snap, &service, &token).await?;
+                labels.consumer = p.client_id.clone().unwrap_or_default();
+                self.authorize(&snap, &service, &p)?;
+                (req, Some(p))
+            }
+        };
+        let who = match &principal {
+            Some(p) => format!("client:{}", p.client_id.as_deref().unwrap_or("")),
+            None => format!("ip:{}", peer.map(|i| i.to_string()).unwrap_or_default()),
+        };
+        let limits = match principal
+            .as_ref()
+            .and_then(|p| p.client_id.as_deref())
+            .and_then(|c| snap.consumer(&service.name, c))
+        {
+            Some(c) => *c.limits(&service.spec),
+            None => service.spec.limits,
+        };
+        let now_ms = self.app.svc.clock.now_millis();
+        self.budgets
+            .admit(&service.name, &who, &limits, now_ms)
+            .await?;
+
+        let scheme = req
+            .extensions()
+            .get::<ListenerScheme>()
+            .map_or("http", |s| s.0);
+        let query = req.uri().query().map(str::to_owned);
+        let out = proxy::rewrite(
+            req,
+            &proxy::Forward {
+                service: &service,
+                rest: &rest,
+                query: query.as_deref(),
+                peer,
+                scheme,
+                principal: principal.as_deref(),
+            },
+        )?;
+        self.upstreams.send(&service, out).await
+    }
+
+    /// The token of the request: the `Authorization` header, or where the
+    /// service allows it a form-encoded body (read whole, within a limit,
+    /// and handed on unchanged).
+    async fn take_token(
+        &self,
+        service: &Service,
+        req: Request,
+    ) -> Result<(Request, Option<String>), GatewayError> {
+        let from_header = bearer::from_headers(req.headers())?;
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.split(';').next().is_some_and(|m| {
+                    m.trim()
+                        .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+                })
+            });
+        if !service.spec.body_token || !is_form || req.method() == Method::GET {
+            return Ok((req, from_header));
+        }
+        let (parts, body) = req.into_parts();
+        let limit = self.settings.form_body_limit;
+        let bytes: Bytes = http_body_util::Limited::new(body, limit)
+            .collect()
+            .await
+            .map_err(|_| {
+                GatewayError::invalid_request(format!(
+                    "a form body that may carry the access token is limited to {limit} bytes"
+                ))
+            })?
+            .to_bytes();
+        let from_body = bearer::from_form(&bytes)?;
+        let token = match (from_header, from_body) {
+            (Some(_), Some(_)) => {
+                return Err(GatewayError::invalid_request(
+                    "the request carries more than one access token (header and body)",
+                ));
+            }
+            (h, b) => h.or(b),
+        };
+        Ok((Request::from_parts(parts, Body::from(bytes)), token))
+    }
+
+    /// Asks the service's validators in order; the first that knows the
+    /// token decides. Our own store's "invalid" is final; a third-party
+    /// server's "inactive" may just mean the token is another server's.
+    async fn validate(
+        &self,
+        snap: &Snapshot,
+        service: &Service,
+        token: &str,
+    ) -> Result<Arc<Principal>, GatewayError> {
+        let names = if service.spec.validators.is_empty() {
+            &self.settings.default_validators
+        } else {
+            &service.spec.validators
+        };
+        let now = self.app.svc.now();
+        let mut refused: Option<&'static str> = None;
+        for name in names {
+            let verdict = if name == LOCAL {
+                match validate::local(&self.app.svc, token).await? {
+                    Verdict::Invalid(why) => return Err(GatewayError::invalid_token(why)),
+                    v => v,
+                }
+            } else {
+                let Some(server) = snap.auth_servers.get(name) else {
+                    tracing::error!(service = %service.name, server = %name, "the service names an authorization server that does not exist");
+                    return Err(GatewayError::unavailable(format!(
+                        "the service '{}' names an unknown authorization server",
+                        service.name
+                    )));
+                };
+                self.remote.check(server, token, now).await?
+            };
+            match verdict {
+                Verdict::Valid(p) => return Ok(p),
+                Verdict::Invalid(why) => refused = Some(why),
+                Verdict::Unknown => {}
+            }
+        }
+        Err(GatewayError::invalid_token(refused.unwrap_or(
+            "the access token is unknown, expired or revoked",
+        )))
+    }
+
+    /// What the service requires of a valid token, checked on every call:
+    /// audience, scope, the consumer's standing and token age.
+    fn authorize(
+        &self,
+        snap: &Snapshot,
+        service: &Arc<Service>,
+        p: &Principal,
+    ) -> Result<(), GatewayError> {
+        if let Some(aud) = &service.spec.audience
+            && !p.audience.iter().any(|a| a == aud)
+        {
+            return Err(GatewayError::invalid_token(format!(
+                "the access token is not meant for this service (aud must include '{aud}')"
+            )));
+        }
+        let required = &service.required;
+        let ok = match service.spec.scope_matching {
+            tollgate_core::ScopeMatching::All => required.iter().all(|s| p.has_scope(s)),
+            tollgate_core::ScopeMatching::Any => required.iter().any(|s| p.has_scope(s)),
+        };
+        let scope = required.join(" ");
+        if !ok {
+            return Err(GatewayError::InsufficientScope {
+                description: format!(
+                    "the access token's scope is insufficient to access '{}'",
+                    service.name
+                )
+                .into(),
+                scope,
+            });
+        }
+        let consumer = p
+            .client_id
+            .as_deref()
+            .and_then(|c| snap.consumer(&service.name, c));
+        match consumer {
+            Some(c) if c.status != ConsumerStatus::Approved => {
+                return Err(GatewayError::InsufficientScope {
+                    description: format!(
+                        "the application '{}' is {} as a consumer of '{}'",
+                        c.application,
+                        c.status.as_str(),
+                        service.name
+                    )
+                    .into(),
+                    scope,
+                });
+            }
+            None if service.spec.require_approval && &*p.source == LOCAL => {
+                return Err(GatewayError::InsufficientScope {
+                    description: format!(
+                        "the client is not an approved consumer of '{}'",
+                        service.name
+                    )
+                    .into(),
+                    scope,
+                });
+            }
+            _ => {}
+        }
+        let lifetime = match consumer {
+            Some(c) => c.token_lifetime(&service.spec),
+            None => service.spec.token_lifetime_secs,
+        };
+        if let (Some(max), Some(iat)) = (lifetime, p.issued_at) {
+            let age = self.app.svc.now() - iat;
+            if age > i64::try_from(max).unwrap_or(i64::MAX) {
+                return Err(GatewayError::invalid_token(format!(
+                    "the access token is older than the {max} s this service accepts; get a new one"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The gateway's routes: `{prefix}` and everything under it, any method.
+pub fn routes(gw: Arc<Gateway>) -> Router {
+    let prefix = gw.settings.prefix.clone();
+    let h = |State(gw): State<Arc<Gateway>>, req: Request| async move {
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        gw.handle(peer, req).await
+    };
+    Router::new()
+        .route(&prefix, any(h))
+        .route(&format!("{prefix}/"), any(h))
+        .route(&format!("{prefix}/{{*rest}}"), any(h))
+        .with_state(gw)
+}

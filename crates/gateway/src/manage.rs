@@ -1,0 +1,577 @@
+//! Managing services, consumers and third-party servers: the operations the
+//! admin API and the CLI share. They write to the store; a running gateway
+//! picks the change up through the store's generation (at once when the
+//! caller holds the gateway and calls `Gateway::reload`).
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tollgate_authz::clients::{self, NewClient};
+use tollgate_authz::{Error, Services};
+use tollgate_core::{
+    ClientType, GrantType, OAuthError, ScopeMatching, ScopeSet, TokenSettingsOverride,
+};
+use tollgate_store::{AuthServerRecord, ConsumerRecord, ConsumerStatus, ServiceRecord, StoreError};
+
+use crate::registry::SECRET_CONTEXT;
+use crate::spec::{AuthServerSpec, ConsumerSettings, ServiceSpec, valid_alias, valid_name};
+
+/// The seed's token service path (`pub.mediator.oauth2.getOAuth2AccessToken`).
+pub const TOKEN_SERVICE_PATH: &str = "/rest/pub.mediator.oauth2.getOAuth2AccessToken";
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::OAuth(OAuthError::invalid_request(msg.into()))
+}
+
+fn conflict_or(e: StoreError, what: String) -> Error {
+    match e {
+        StoreError::Conflict => Error::Conflict(what),
+        StoreError::NotFound => Error::NotFound(what),
+        e => e.into(),
+    }
+}
+
+/// A service as shown to operators.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServiceView {
+    pub name: String,
+    pub alias: String,
+    /// Where callers reach it, relative to the gateway's base URL.
+    pub path: String,
+    /// The scopes a token must carry.
+    pub required_scopes: Vec<String>,
+    #[serde(flatten)]
+    pub spec: ServiceSpec,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+fn view(rec: ServiceRecord, prefix: &str) -> Result<ServiceView, Error> {
+    let spec: ServiceSpec = serde_json::from_value(rec.spec)
+        .map_err(|e| clients_internal(format!("stored service '{}': {e}", rec.name)))?;
+    Ok(ServiceView {
+        path: format!("{prefix}/{}/", rec.alias),
+        required_scopes: spec.required_scopes(&rec.name),
+        name: rec.name,
+        alias: rec.alias,
+        spec,
+        created_at: rec.created_at,
+        updated_at: rec.updated_at,
+    })
+}
+
+fn clients_internal(msg: String) -> Error {
+    tracing::error!(error = %msg, "internal error");
+    Error::OAuth(OAuthError::ServerError("internal error".into()))
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<serde_json::Value, Error> {
+    serde_json::to_value(v).map_err(|e| clients_internal(e.to_string()))
+}
+
+async fn check_validators(svc: &Services, spec: &ServiceSpec) -> Result<(), Error> {
+    for v in &spec.validators {
+        if v != crate::spec::LOCAL && svc.store.get_auth_server(v).await?.is_none() {
+            return Err(invalid(format!(
+                "validators: no authorization server is named '{v}' (add it with `tollgate authserver add`)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub async fn create_service(
+    svc: &Services,
+    prefix: &str,
+    name: &str,
+    alias: Option<&str>,
+    mut spec: ServiceSpec,
+) -> Result<ServiceView, Error> {
+    if !valid_name(name) {
+        return Err(invalid(
+            "a service name is letters, digits, '-', '.', '_' or '~' (at most 64)",
+        ));
+    }
+    let alias = alias.unwrap_or(name);
+    if !valid_alias(alias) {
+        return Err(invalid(
+            "an alias is one path segment of letters, digits, '-', '.', '_' or '~'",
+        ));
+    }
+    spec.validate().map_err(invalid)?;
+    check_validators(svc, &spec).await?;
+    let now = svc.now();
+    let rec = ServiceRecord {
+        name: name.to_owned(),
+        alias: alias.to_owned(),
+        spec: to_json(&spec)?,
+        created_at: now,
+        updated_at: now,
+    };
+    svc.store.create_service(&rec).await.map_err(|e| {
+        conflict_or(
+            e,
+            format!("a service named '{name}' or published at '{alias}' already exists"),
+        )
+    })?;
+    svc.audit(
+        "service.created",
+        None,
+        "ok",
+        None,
+        json!({"service": name}),
+    );
+    view(rec, prefix)
+}
+
+/// Replaces a service's policy (and alias). The whole spec is given, so
+/// an update is what `show --json` printed, edited.
+pub async fn update_service(
+    svc: &Services,
+    prefix: &str,
+    name: &str,
+    alias: Option<&str>,
+    mut spec: ServiceSpec,
+) -> Result<ServiceView, Error> {
+    let Some(mut rec) = svc.store.get_service(name).await? else {
+        return Err(Error::NotFound(format!("service '{name}'")));
+    };
+    if let Some(a) = alias {
+        if !valid_alias(a) {
+            return Err(invalid(
+                "an alias is one path segment of unreserved characters",
+            ));
+        }
+        a.clone_into(&mut rec.alias);
+    }
+    spec.validate().map_err(invalid)?;
+    check_validators(svc, &spec).await?;
+    rec.spec = to_json(&spec)?;
+    rec.updated_at = svc.now();
+    svc.store
+        .update_service(&rec)
+        .await
+        .map_err(|e| conflict_or(e, format!("service '{name}' (alias '{}')", rec.alias)))?;
+    svc.audit(
+        "service.updated",
+        None,
+        "ok",
+        None,
+        json!({"service": name}),
+    );
+    view(rec, prefix)
+}
+
+pub async fn get_service(svc: &Services, prefix: &str, name: &str) -> Result<ServiceView, Error> {
+    match svc.store.get_service(name).await? {
+        Some(r) => view(r, prefix),
+        None => Err(Error::NotFound(format!("service '{name}'"))),
+    }
+}
+
+pub async fn list_services(svc: &Services, prefix: &str) -> Result<Vec<ServiceView>, Error> {
+    svc.store
+        .list_services()
+        .await?
+        .into_iter()
+        .map(|r| view(r, prefix))
+        .collect()
+}
+
+/// Deletes the service and its consumers. Clients created for them stay
+/// (they may consume other services); the service's scope stops mattering.
+pub async fn delete_service(svc: &Services, name: &str) -> Result<(), Error> {
+    if !svc.store.delete_service(name).await? {
+        return Err(Error::NotFound(format!("service '{name}'")));
+    }
+    svc.audit(
+        "service.deleted",
+        None,
+        "ok",
+        None,
+        json!({"service": name}),
+    );
+    Ok(())
+}
+
+/// A consumer as shown to operators, and the seed's "OAuth2 Identification
+/// Details" when it was just created.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConsumerView {
+    pub service: String,
+    pub application: String,
+    pub client_id: String,
+    /// Shown once, when `consume` created the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    /// The scope to request (the service's required scopes).
+    pub scope: String,
+    pub status: ConsumerStatus,
+    pub token_endpoint: String,
+    /// The seed's REST token service, for migrating clients.
+    pub token_service: String,
+    #[serde(flatten)]
+    pub settings: ConsumerSettings,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+fn consumer_view(svc: &Services, rec: ConsumerRecord, scope: &[String]) -> ConsumerView {
+    ConsumerView {
+        service: rec.service,
+        application: rec.application,
+        client_id: rec.client_id,
+        client_secret: None,
+        scope: scope.join(" "),
+        status: rec.status,
+        token_endpoint: svc.settings.endpoint("/oauth2/token"),
+        token_service: svc.settings.endpoint(TOKEN_SERVICE_PATH),
+        settings: serde_json::from_value(rec.settings).unwrap_or_default(),
+        created_at: rec.created_at,
+        updated_at: rec.updated_at,
+    }
+}
+
+async fn load_spec(svc: &Services, service: &str) -> Result<(ServiceRecord, ServiceSpec), Error> {
+    let Some(rec) = svc.store.get_service(service).await? else {
+        return Err(Error::NotFound(format!("service '{service}'")));
+    };
+    let spec: ServiceSpec = serde_json::from_value(rec.spec.clone())
+        .map_err(|e| clients_internal(format!("stored service '{service}': {e}")))?;
+    Ok((rec, spec))
+}
+
+/// Adds (or removes) the service's scopes to the client's registered ones,
+/// which is what lets it obtain a token for the service.
+async fn set_client_scopes(
+    svc: &Services,
+    client_id: &str,
+    scopes: &[String],
+    grant: bool,
+) -> Result<(), Error> {
+    let Some(mut c) = svc.store.get_client(client_id).await? else {
+        return Err(Error::NotFound(format!("client '{client_id}'")));
+    };
+    let current: BTreeSet<String> = c.scopes.iter().map(str::to_owned).collect();
+    let mut next = current.clone();
+    for s in scopes {
+        if grant {
+            next.insert(s.clone());
+        } else {
+            next.remove(s);
+        }
+    }
+    if next == current {
+        return Ok(());
+    }
+    c.scopes = ScopeSet::from_tokens(next)?;
+    c.updated_at = svc.now();
+    svc.store.update_client(&c).await?;
+    svc.forget_client(client_id).await;
+    Ok(())
+}
+
+pub struct ConsumeRequest {
+    pub service: String,
+    /// The application's name (the new client's name).
+    pub application: String,
+    /// Link this existing client instead of creating one.
+    pub client_id: Option<String>,
+    pub settings: ConsumerSettings,
+}
+
+/// An application asks to consume a service: creates (or links) its OAuth
+/// client and records the consumer, `pending` when the service requires
+/// approval (the client then gets the scope only once approved).
+pub async fn consume(svc: &Services, r: ConsumeRequest) -> Result<ConsumerView, Error> {
+    r.settings.validate().map_err(invalid)?;
+    if r.application.trim().is_empty() || r.application.len() > 200 {
+        return Err(invalid("the application name must be 1 to 200 characters"));
+    }
+    let (rec, spec) = load_spec(svc, &r.service).await?;
+    let required = spec.required_scopes(&rec.name);
+    let status = if spec.require_approval {
+        ConsumerStatus::Pending
+    } else {
+        ConsumerStatus::Approved
+    };
+    let (client_id, secret) = match &r.client_id {
+        Some(id) => {
+            if svc.store.get_client(id).await?.is_none() {
+                return Err(Error::NotFound(format!("client '{id}'")));
+            }
+            (id.clone(), None)
+        }
+        None => {
+            let lifetime = r.settings.token_lifetime_secs.or(spec.token_lifetime_secs);
+            let view = clients::create_client(
+                svc,
+                NewClient {
+                    id: None,
+                    name: r.application.clone(),
+                    client_type: ClientType::Confidential,
+                    auth_method: None,
+                    grant_types: Some(BTreeSet::from([GrantType::ClientCredentials])),
+                    redirect_uris: Vec::new(),
+                    scopes: ScopeSet::default(),
+                    scope_matching: ScopeMatching::Any,
+                    token_settings: TokenSettingsOverride {
+                        access_token_ttl: lifetime,
+                        ..TokenSettingsOverride::default()
+                    },
+                    metadata: Default::default(),
+                    secret: None,
+                    rate_limit: None,
+                    skip_consent: false,
+                    jwks: None,
+                    jwks_uri: None,
+                },
+            )
+            .await?;
+            (view.client_id, view.client_secret)
+        }
+    };
+    // Asking again does not undo an administrator's decision: an approved
+    // consumer stays approved, a rejected or revoked one stays so.
+    let existing = svc.store.get_consumer(&rec.name, &client_id).await?;
+    let status = existing.as_ref().map_or(status, |e| e.status);
+    if status == ConsumerStatus::Approved {
+        set_client_scopes(svc, &client_id, &required, true).await?;
+    }
+    let now = svc.now();
+    let c = ConsumerRecord {
+        service: rec.name.clone(),
+        client_id: client_id.clone(),
+        application: r.application,
+        status,
+        settings: to_json(&r.settings)?,
+        created_at: now,
+        updated_at: now,
+    };
+    svc.store
+        .put_consumer(&c)
+        .await
+        .map_err(|e| conflict_or(e, format!("service '{}' or client '{client_id}'", rec.name)))?;
+    svc.audit(
+        "consumer.created",
+        Some(&client_id),
+        c.status.as_str(),
+        None,
+        json!({"service": rec.name}),
+    );
+    let mut v = consumer_view(svc, c, &required);
+    v.client_secret = secret;
+    Ok(v)
+}
+
+/// An administrator's decision on a consumer: approve, reject or revoke.
+pub async fn set_consumer_status(
+    svc: &Services,
+    service: &str,
+    client_id: &str,
+    status: ConsumerStatus,
+) -> Result<ConsumerView, Error> {
+    let (rec, spec) = load_spec(svc, service).await?;
+    let required = spec.required_scopes(&rec.name);
+    let Some(mut c) = svc.store.get_consumer(service, client_id).await? else {
+        return Err(Error::NotFound(format!(
+            "consumer '{client_id}' of service '{service}'"
+        )));
+    };
+    match (c.status, status) {
+        (_, ConsumerStatus::Pending) => {
+            return Err(invalid("a consumer cannot be put back to pending"));
+        }
+        (ConsumerStatus::Approved, ConsumerStatus::Rejected) => {
+            return Err(invalid("an approved consumer is revoked, not rejected"));
+        }
+        (ConsumerStatus::Pending | ConsumerStatus::Rejected, ConsumerStatus::Revoked) => {
+            return Err(invalid("only an approved consumer can be revoked"));
+        }
+        _ => {}
+    }
+    set_client_scopes(
+        svc,
+        client_id,
+        &required,
+        status == ConsumerStatus::Approved,
+    )
+    .await?;
+    c.status = status;
+    c.updated_at = svc.now();
+    svc.store.put_consumer(&c).await?;
+    svc.audit(
+        "consumer.status",
+        Some(client_id),
+        status.as_str(),
+        None,
+        json!({"service": service}),
+    );
+    Ok(consumer_view(svc, c, &required))
+}
+
+/// Replaces a consumer's overrides (token lifetime, limits).
+pub async fn set_consumer_settings(
+    svc: &Services,
+    service: &str,
+    client_id: &str,
+    settings: ConsumerSettings,
+) -> Result<ConsumerView, Error> {
+    settings.validate().map_err(invalid)?;
+    let (rec, spec) = load_spec(svc, service).await?;
+    let Some(mut c) = svc.store.get_consumer(service, client_id).await? else {
+        return Err(Error::NotFound(format!(
+            "consumer '{client_id}' of service '{service}'"
+        )));
+    };
+    c.settings = to_json(&settings)?;
+    c.updated_at = svc.now();
+    svc.store.put_consumer(&c).await?;
+    Ok(consumer_view(svc, c, &spec.required_scopes(&rec.name)))
+}
+
+pub async fn list_consumers(svc: &Services, service: &str) -> Result<Vec<ConsumerView>, Error> {
+    let (rec, spec) = load_spec(svc, service).await?;
+    let required = spec.required_scopes(&rec.name);
+    Ok(svc
+        .store
+        .list_consumers(Some(service))
+        .await?
+        .into_iter()
+        .map(|c| consumer_view(svc, c, &required))
+        .collect())
+}
+
+/// Ends a consumption: the record goes and the client loses the scope.
+pub async fn delete_consumer(svc: &Services, service: &str, client_id: &str) -> Result<(), Error> {
+    let (rec, spec) = load_spec(svc, service).await?;
+    if !svc.store.delete_consumer(service, client_id).await? {
+        return Err(Error::NotFound(format!(
+            "consumer '{client_id}' of service '{service}'"
+        )));
+    }
+    if let Err(e) = set_client_scopes(svc, client_id, &spec.required_scopes(&rec.name), false).await
+        && !matches!(e, Error::NotFound(_))
+    {
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// A third-party authorization server as shown: never its secret.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuthServerView {
+    pub name: String,
+    #[serde(flatten)]
+    pub spec: AuthServerSpec,
+    pub has_client_secret: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+fn server_view(rec: AuthServerRecord) -> Result<AuthServerView, Error> {
+    let spec = serde_json::from_value(rec.spec)
+        .map_err(|e| clients_internal(format!("stored authorization server: {e}")))?;
+    Ok(AuthServerView {
+        name: rec.name,
+        spec,
+        has_client_secret: rec.secret_encrypted.is_some(),
+        created_at: rec.created_at,
+        updated_at: rec.updated_at,
+    })
+}
+
+/// Adds or replaces (`replace`) a third-party server. The secret is
+/// encrypted under the master key; `None` on a replace keeps the old one.
+pub async fn put_auth_server(
+    svc: &Services,
+    name: &str,
+    spec: AuthServerSpec,
+    secret: Option<&str>,
+    replace: bool,
+) -> Result<AuthServerView, Error> {
+    if !valid_alias(name) || name == crate::spec::LOCAL {
+        return Err(invalid(
+            "a server name is letters, digits, '-', '.', '_' or '~', and not 'local'",
+        ));
+    }
+    let existing = svc.store.get_auth_server(name).await?;
+    let sealed = match secret {
+        Some(s) => Some(
+            svc.master
+                .seal(SECRET_CONTEXT, s.as_bytes())
+                .map_err(|e| clients_internal(e.to_string()))?,
+        ),
+        None => existing.as_ref().and_then(|e| e.secret_encrypted.clone()),
+    };
+    spec.validate(sealed.is_some()).map_err(invalid)?;
+    let now = svc.now();
+    let rec = AuthServerRecord {
+        name: name.to_owned(),
+        spec: to_json(&spec)?,
+        secret_encrypted: sealed,
+        created_at: existing.as_ref().map_or(now, |e| e.created_at),
+        updated_at: now,
+    };
+    let what = format!("authorization server '{name}'");
+    if replace {
+        if existing.is_none() {
+            return Err(Error::NotFound(what));
+        }
+        svc.store.update_auth_server(&rec).await
+    } else {
+        svc.store.create_auth_server(&rec).await
+    }
+    .map_err(|e| conflict_or(e, format!("{what} already exists")))?;
+    svc.audit(
+        "authserver.saved",
+        None,
+        "ok",
+        None,
+        json!({"server": name}),
+    );
+    server_view(rec)
+}
+
+pub async fn get_auth_server(svc: &Services, name: &str) -> Result<AuthServerView, Error> {
+    match svc.store.get_auth_server(name).await? {
+        Some(r) => server_view(r),
+        None => Err(Error::NotFound(format!("authorization server '{name}'"))),
+    }
+}
+
+pub async fn list_auth_servers(svc: &Services) -> Result<Vec<AuthServerView>, Error> {
+    svc.store
+        .list_auth_servers()
+        .await?
+        .into_iter()
+        .map(server_view)
+        .collect()
+}
+
+/// Refuses while a service names the server (it would fail closed).
+pub async fn delete_auth_server(svc: &Services, name: &str) -> Result<(), Error> {
+    for s in svc.store.list_services().await? {
+        let spec: Option<ServiceSpec> = serde_json::from_value(s.spec).ok();
+        if spec.is_some_and(|sp| sp.validators.iter().any(|v| v == name)) {
+            return Err(Error::Conflict(format!(
+                "service '{}' validates its tokens with '{name}'; change it first",
+                s.name
+            )));
+        }
+    }
+    if !svc.store.delete_auth_server(name).await? {
+        return Err(Error::NotFound(format!("authorization server '{name}'")));
+    }
+    svc.audit(
+        "authserver.deleted",
+        None,
+        "ok",
+        None,
+        json!({"server": name}),
+    );
+    Ok(())
+}

@@ -1,0 +1,281 @@
+//! Forwarding one request to the upstream and its answer back, streamed
+//! both ways (no body is buffered), over pooled connections (the hyper-util
+//! legacy client, in this process and runtime).
+use std::net::IpAddr;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use axum::http::{Request, Response, Uri};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::error::GatewayError;
+use crate::registry::Service;
+use crate::validate::Principal;
+
+pub const X_CLIENT_ID: &str = "x-tollgate-client-id";
+pub const X_SUBJECT: &str = "x-tollgate-subject";
+pub const X_SCOPE: &str = "x-tollgate-scope";
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
+const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
+const X_FORWARDED_HOST: &str = "x-forwarded-host";
+
+/// RFC 9110 §7.6.1: connection-specific headers, never forwarded (plus
+/// the ones a `Connection` header names).
+const HOP_BY_HOP: &[HeaderName] = &[
+    header::CONNECTION,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+pub struct Upstreams {
+    client: Client<HttpsConnector<HttpConnector>, Body>,
+}
+
+impl Upstreams {
+    pub fn new(connect_timeout: Duration, max_idle_per_host: usize) -> Result<Self, String> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(connect_timeout));
+        http.set_nodelay(true);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| format!("loading the system's CA certificates: {e}"))?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(max_idle_per_host)
+            .build(https);
+        Ok(Self { client })
+    }
+
+    /// Sends `req` (already rewritten) and waits for the upstream's
+    /// response head at most the service's timeout.
+    pub async fn send(
+        &self,
+        service: &Service,
+        req: Request<Body>,
+    ) -> Result<Response<Body>, GatewayError> {
+        let timeout = Duration::from_millis(service.spec.timeout_ms);
+        let resp = match tokio::time::timeout(timeout, self.client.request(req)).await {
+            Err(_) => {
+                return Err(GatewayError::GatewayTimeout(
+                    format!(
+                        "the upstream of '{}' did not answer within {} ms",
+                        service.name, service.spec.timeout_ms
+                    )
+                    .into(),
+                ));
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(service = %service.name, error = %e, connect = e.is_connect(), "upstream call failed");
+                let what = if e.is_connect() {
+                    "cannot be reached"
+                } else {
+                    "failed to answer"
+                };
+                return Err(GatewayError::BadGateway(
+                    format!("the upstream of '{}' {what}", service.name).into(),
+                ));
+            }
+            Ok(Ok(r)) => r,
+        };
+        let (mut parts, body) = resp.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        Ok(Response::from_parts(parts, Body::new(body)))
+    }
+}
+
+/// Removes the hop-by-hop headers, including those `Connection` lists.
+pub fn strip_hop_by_hop(h: &mut HeaderMap) {
+    let named: Vec<HeaderName> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in named.iter().chain(HOP_BY_HOP) {
+        h.remove(n);
+    }
+    h.remove("keep-alive");
+}
+
+/// What the upstream needs to know about the call.
+pub struct Forward<'a> {
+    pub service: &'a Service,
+    /// The normalised path after the alias ("" or "/…").
+    pub rest: &'a str,
+    pub query: Option<&'a str>,
+    pub peer: Option<IpAddr>,
+    /// `http` or `https`: how the caller reached us.
+    pub scheme: &'static str,
+    pub principal: Option<&'a Principal>,
+}
+
+/// Rewrites the caller's request for the upstream: the target URI (the
+/// upstream's base path plus the normalised rest), hop-by-hop headers out,
+/// `X-Forwarded-*` set, identity headers set from the validated token only
+/// (a caller's own copies are dropped first, so they cannot be forged),
+/// and `Authorization` dropped unless the service passes it on.
+pub fn rewrite(mut req: Request<Body>, f: &Forward<'_>) -> Result<Request<Body>, GatewayError> {
+    let mut target = String::with_capacity(
+        f.service.upstream_origin.len() + f.service.upstream_base.len() + f.rest.len() + 1,
+    );
+    target.push_str(&f.service.upstream_origin);
+    target.push_str(&f.service.upstream_base);
+    target.push_str(f.rest);
+    if f.service.upstream_base.is_empty() && f.rest.is_empty() {
+        target.push('/');
+    }
+    if let Some(q) = f.query {
+        target.push('?');
+        target.push_str(q);
+    }
+    let uri: Uri = target
+        .parse()
+        .map_err(|_| GatewayError::invalid_request("the request path cannot be forwarded"))?;
+    *req.uri_mut() = uri;
+    // hyper sends HTTP/1.1 upstream whatever the caller spoke.
+    *req.version_mut() = axum::http::Version::HTTP_11;
+
+    let h = req.headers_mut();
+    let host = h.remove(header::HOST);
+    strip_hop_by_hop(h);
+    h.remove(X_CLIENT_ID);
+    h.remove(X_SUBJECT);
+    h.remove(X_SCOPE);
+    if !f.service.spec.pass_authorization {
+        h.remove(header::AUTHORIZATION);
+    }
+    if let Some(ip) = f.peer {
+        let chain = match h.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+            Some(prev) if !prev.trim().is_empty() => format!("{prev}, {ip}"),
+            _ => ip.to_string(),
+        };
+        if let Ok(v) = HeaderValue::from_str(&chain) {
+            h.insert(X_FORWARDED_FOR, v);
+        }
+    }
+    h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(f.scheme));
+    match host {
+        Some(host) => {
+            h.insert(X_FORWARDED_HOST, host);
+        }
+        None => {
+            h.remove(X_FORWARDED_HOST);
+        }
+    }
+    if let Some(p) = f.principal {
+        let mut set = |name: &'static str, v: &str| {
+            if let Ok(v) = HeaderValue::from_str(v) {
+                h.insert(name, v);
+            }
+        };
+        if let Some(c) = &p.client_id {
+            set(X_CLIENT_ID, c);
+        }
+        if let Some(s) = &p.subject {
+            set(X_SUBJECT, s);
+        }
+        set(X_SCOPE, &p.scopes.join(" "));
+    }
+    Ok(req)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::registry::build_service;
+    use crate::spec::ServiceSpec;
+
+    fn service(upstream: &str) -> Service {
+        build_service(
+            "orders",
+            "orders",
+            ServiceSpec::new(url::Url::parse(upstream).unwrap()),
+        )
+    }
+
+    fn fwd<'a>(s: &'a Service, rest: &'a str, p: Option<&'a Principal>) -> Forward<'a> {
+        Forward {
+            service: s,
+            rest,
+            query: Some("a=1&b=%20"),
+            peer: Some("10.0.0.7".parse().unwrap()),
+            scheme: "https",
+            principal: p,
+        }
+    }
+
+    #[test]
+    fn target_uri() {
+        let s = service("http://127.0.0.1:9000/api/");
+        let req = Request::builder()
+            .uri("/gateway/orders/x")
+            .body(Body::empty())
+            .unwrap();
+        let out = rewrite(req, &fwd(&s, "/x/y", None)).unwrap();
+        assert_eq!(out.uri(), "http://127.0.0.1:9000/api/x/y?a=1&b=%20");
+        let s = service("http://127.0.0.1:9000");
+        let req = Request::builder().uri("/").body(Body::empty()).unwrap();
+        let mut f = fwd(&s, "", None);
+        f.query = None;
+        assert_eq!(rewrite(req, &f).unwrap().uri(), "http://127.0.0.1:9000/");
+    }
+
+    #[test]
+    fn headers() {
+        let s = service("http://127.0.0.1:9000/api");
+        let p = Principal {
+            source: Arc::from("local"),
+            client_id: Some("billing".into()),
+            subject: None,
+            scopes: vec!["orders".into(), "read".into()],
+            audience: vec![],
+            issued_at: None,
+            expires_at: None,
+        };
+        let req = Request::builder()
+            .uri("/gateway/orders/x")
+            .header("host", "gw.example")
+            .header("authorization", "Bearer abc")
+            .header("x-tollgate-client-id", "forged")
+            .header("X-Tollgate-Subject", "admin")
+            .header("x-forwarded-for", "1.2.3.4")
+            .header("connection", "close, x-secret-hop")
+            .header("x-secret-hop", "1")
+            .header("keep-alive", "timeout=5")
+            .header("te", "trailers")
+            .header("accept", "application/json")
+            .body(Body::empty())
+            .unwrap();
+        let out = rewrite(req, &fwd(&s, "/x", Some(&p))).unwrap();
+        let h = out.headers();
+        assert_eq!(h[X_CLIENT_ID], "billing");
+        assert!(
+            h.get(X_SUBJECT).is_none(),
+            "a forged subject must not survive"
+        );
+        assert_eq!(h[X_SCOPE], "orders read");
+        assert_eq!(h["x-forwarded-for"], "1.2.3.4, 10.0.0.7");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-host"], "gw.example");
+        assert!(h.get("authorization").is_none());
+        for gone in ["connection", "x-secret-hop", "keep-alive", "te", "host"] {
+            assert!(h.get(gone).is_none(), "{gone}");
+        }
+        assert_eq!(h["accept"], "application/json");
+    }
+}
