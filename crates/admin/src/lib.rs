@@ -11,6 +11,7 @@ pub mod bootstrap;
 pub mod clients;
 pub mod error;
 pub mod extract;
+pub mod gateway;
 pub mod keys;
 pub mod regtokens;
 pub mod users;
@@ -40,13 +41,16 @@ pub struct Admin {
     pub app: Arc<App>,
     /// `None` when no metrics recorder is installed (then there is no `/metrics`).
     pub metrics: Option<MetricsRenderer>,
+    /// The running gateway, told to reload after a change to its services
+    /// (`None` when the admin API runs without one, e.g. in tests).
+    pub gateway: Option<Arc<tollgate_gateway::Gateway>>,
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Tollgate admin API",
-        description = "Manage clients, users and their grants, initial access tokens, signing keys and read the audit log. \
+        description = "Manage clients, users and their grants, initial access tokens, signing keys, the gateway's services, consumers and third-party authorization servers, and read the audit log. \
             Every operation needs a bearer token with the scope `tollgate:admin`, obtained with the \
             client credentials grant at `/oauth2/token` (the first start writes an admin client's \
             credentials to `admin-client.json` in the data directory).",
@@ -58,6 +62,8 @@ pub struct Admin {
         (name = "registration-tokens", description = "RFC 7591 initial access tokens"),
         (name = "keys", description = "Token signing keys"),
         (name = "audit", description = "The audit log"),
+        (name = "services", description = "Gateway: virtual services and their consumers"),
+        (name = "authservers", description = "Gateway: third-party authorization servers whose tokens services accept"),
         (name = "metrics", description = "Prometheus metrics"),
     ),
     components(schemas(ErrorBody)),
@@ -80,6 +86,23 @@ fn api(admin: &Arc<Admin>) -> (Router<Arc<Admin>>, utoipa::openapi::OpenApi) {
         .routes(routes!(keys::list))
         .routes(routes!(keys::rotate))
         .routes(routes!(audit::query))
+        .routes(routes!(gateway::list_services, gateway::create_service))
+        .routes(routes!(
+            gateway::get_service,
+            gateway::update_service,
+            gateway::delete_service
+        ))
+        .routes(routes!(gateway::list_consumers, gateway::consume))
+        .routes(routes!(gateway::update_consumer, gateway::delete_consumer))
+        .routes(routes!(
+            gateway::list_authservers,
+            gateway::create_authserver
+        ))
+        .routes(routes!(
+            gateway::get_authserver,
+            gateway::update_authserver,
+            gateway::delete_authserver
+        ))
         .split_for_parts();
     let mut routes = v1.route_layer(from_fn_with_state(admin.clone(), auth::require_admin));
     if admin.metrics.is_some() {

@@ -16,6 +16,9 @@ use tollgate_authz::{
     RateLimitSettings, RegistrationSettings, UiSettings,
 };
 use tollgate_core::TokenSettings;
+use tollgate_gateway::GatewaySettings;
+
+use crate::listeners::{ListenerConfig, Surface};
 use tollgate_store::{SqliteSync, StoreOptions};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -48,6 +51,11 @@ pub struct Config {
     pub saml_bearer: SamlBearerSettings,
     pub log: LogConfig,
     pub admin: AdminConfig,
+    /// The gateway: path prefix, default validators, upstream pool.
+    pub gateway: GatewaySettings,
+    /// Listeners besides `server.listen` (and `admin.listen`): each plain
+    /// HTTP or TLS, serving some of `oauth`, `gateway`, `admin`.
+    pub listeners: Vec<ListenerConfig>,
 }
 
 /// The admin REST API and `/metrics`.
@@ -82,6 +90,15 @@ pub struct ServerConfig {
     pub allow_plain_http: bool,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace_secs: u64,
+    /// What `server.listen` serves (`admin` moves to `admin.listen` when
+    /// that is set).
+    pub serves: Vec<Surface>,
+    /// Serve `server.listen` over TLS with this PEM certificate chain and key.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Source ranges `server.listen` admits (empty: all) and refuses.
+    pub allow: Vec<ipnet::IpNet>,
+    pub deny: Vec<ipnet::IpNet>,
 }
 
 impl Default for ServerConfig {
@@ -92,6 +109,11 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("./tollgate-data"),
             allow_plain_http: false,
             shutdown_grace_secs: 20,
+            serves: vec![Surface::Oauth, Surface::Gateway, Surface::Admin],
+            tls_cert: None,
+            tls_key: None,
+            allow: Vec::new(),
+            deny: Vec::new(),
         }
     }
 }
@@ -189,28 +211,10 @@ impl Config {
         cfg.assertions
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: assertions.{e}"))?;
+        cfg.gateway
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         Ok(cfg)
-    }
-
-    pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
-        self.server.listen.parse().with_context(|| {
-            format!(
-                "server.listen '{}' is not an address:port",
-                self.server.listen
-            )
-        })
-    }
-
-    /// The admin surface's own address, if it has one.
-    pub fn admin_listen_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
-        self.admin
-            .listen
-            .as_deref()
-            .map(|l| {
-                l.parse()
-                    .with_context(|| format!("admin.listen '{l}' is not an address:port"))
-            })
-            .transpose()
     }
 
     pub fn store_options(&self) -> anyhow::Result<StoreOptions> {
@@ -246,10 +250,51 @@ impl Config {
         match &self.server.issuer {
             Some(i) => i.trim_end_matches('/').to_owned(),
             None => format!(
-                "http://{}",
+                "{}://{}",
+                if self.server.tls_cert.is_some() {
+                    "https"
+                } else {
+                    "http"
+                },
                 bound.map_or(self.server.listen.clone(), |a| a.to_string())
             ),
         }
+    }
+
+    /// Every listener: `server.listen` first, then `admin.listen`, then
+    /// `[[listeners]]`; surfaces that are switched off are left out.
+    pub fn listener_configs(&self) -> Vec<ListenerConfig> {
+        let mut primary_serves = self.server.serves.clone();
+        if self.admin.listen.is_some() {
+            primary_serves.retain(|s| *s != Surface::Admin);
+        }
+        let mut all = vec![ListenerConfig {
+            listen: self.server.listen.clone(),
+            serves: primary_serves,
+            tls_cert: self.server.tls_cert.clone(),
+            tls_key: self.server.tls_key.clone(),
+            allow: self.server.allow.clone(),
+            deny: self.server.deny.clone(),
+        }];
+        if let Some(a) = &self.admin.listen {
+            all.push(ListenerConfig {
+                listen: a.clone(),
+                serves: vec![Surface::Admin],
+                tls_cert: None,
+                tls_key: None,
+                allow: Vec::new(),
+                deny: Vec::new(),
+            });
+        }
+        all.extend(self.listeners.iter().cloned());
+        for l in &mut all {
+            l.serves.retain(|s| match s {
+                Surface::Admin => self.admin.enabled,
+                Surface::Gateway => self.gateway.enabled,
+                Surface::Oauth => true,
+            });
+        }
+        all
     }
 
     pub fn authz_settings(&self, issuer: &str) -> AuthzSettings {

@@ -4,6 +4,7 @@
 mod commands;
 mod config;
 mod demo;
+mod listeners;
 mod metrics;
 mod output;
 mod serve;
@@ -14,8 +15,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use commands::{
-    assertion::AssertionCmd, audit::AuditCmd, client::ClientCmd, keys::KeysCmd,
-    regtoken::RegTokenCmd, user::UserCmd,
+    assertion::AssertionCmd, audit::AuditCmd, authserver::AuthServerCmd, client::ClientCmd,
+    keys::KeysCmd, regtoken::RegTokenCmd, service::ServiceCmd, user::UserCmd,
 };
 
 #[derive(Parser)]
@@ -60,6 +61,12 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Manage the gateway's virtual services and their consumers.
+    #[command(subcommand)]
+    Service(ServiceCmd),
+    /// Manage third-party authorization servers whose tokens services accept.
+    #[command(subcommand)]
+    Authserver(AuthServerCmd),
     /// Make keys and signed JWTs for client assertions and the JWT bearer
     /// grant (local files only; the store is not opened).
     #[command(subcommand)]
@@ -100,6 +107,8 @@ fn main() -> ExitCode {
                 Command::User(c) => commands::user::run(&cfg, c, cli.json).await,
                 Command::RegistrationToken(c) => commands::regtoken::run(&cfg, c, cli.json).await,
                 Command::Keys(c) => commands::keys::run(&cfg, c, cli.json).await,
+                Command::Service(c) => commands::service::run(&cfg, c, cli.json).await,
+                Command::Authserver(c) => commands::authserver::run(&cfg, c, cli.json).await,
                 Command::Audit(c) => commands::audit::run(&cfg, c, cli.json).await,
                 Command::Purge => commands::purge::run(&cfg, cli.json).await,
                 Command::Assertion(c) => commands::assertion::run(c, cli.json),

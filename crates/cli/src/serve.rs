@@ -1,18 +1,19 @@
 //! `tollgate serve`: bind, compose the routers, run until SIGTERM/Ctrl-C,
 //! finish in-flight requests, flush the store.
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use tokio::net::TcpListener;
 use tollgate_admin::Admin;
 use tollgate_admin::bootstrap::{ADMIN_CLIENT_ID, ensure_admin_client};
 use tollgate_authz::App;
 use tracing_subscriber::EnvFilter;
 
+use tollgate_gateway::{Gateway, ListenerScheme};
+
 use crate::commands::services;
 use crate::config::Config;
+use crate::listeners::{self, Bound, Surface};
 
 pub fn init_logging(cfg: &Config, serving: bool) -> anyhow::Result<()> {
     let default = if serving {
@@ -34,42 +35,22 @@ pub fn init_logging(cfg: &Config, serving: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Refuses plain HTTP on a non-loopback address unless allowed.
-fn check_plain_http(cfg: &Config, addr: SocketAddr, key: &str) -> anyhow::Result<()> {
-    if !addr.ip().is_loopback() && !cfg.server.allow_plain_http {
-        bail!(
-            "refusing to serve plain HTTP on non-loopback address {addr} ({key}): put Tollgate \
-             behind a TLS-terminating proxy and set server.allow_plain_http = true"
-        );
-    }
-    Ok(())
-}
-
-async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))
-}
-
 pub async fn serve(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
     // Installed before anything records, so no early sample is lost. The
     // handle renders the Prometheus text for `/metrics`.
     let metrics_handle = crate::metrics::install()?;
     let _metrics_upkeep =
         crate::metrics::spawn_upkeep(metrics_handle.clone(), Duration::from_secs(5));
-    let addr = cfg.listen_addr()?;
-    check_plain_http(&cfg, addr, "server.listen")?;
-    let admin_addr = cfg.admin_listen_addr()?;
-    if let Some(a) = admin_addr {
-        check_plain_http(&cfg, a, "admin.listen")?;
+    let mut bound = Vec::new();
+    for l in cfg.listener_configs() {
+        bound.push(l.bind(cfg.server.allow_plain_http).await?);
     }
-    let listener = bind(addr).await?;
-    let bound = listener.local_addr()?;
-    let admin_listener = match admin_addr.filter(|_| cfg.admin.enabled) {
-        Some(a) => Some(bind(a).await?),
-        None => None,
-    };
-    let issuer = cfg.issuer(Some(bound));
+    let primary = bound
+        .first()
+        .map(Bound::local_addr)
+        .transpose()?
+        .context("no listener")?;
+    let issuer = cfg.issuer(Some(primary));
     if demo {
         // Trusted issuers are read when the services are built.
         crate::demo::add_demo_issuer(&mut cfg)?;
@@ -95,47 +76,95 @@ pub async fn serve(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
             path.display()
         );
     }
+    let gateway = Gateway::start(app.clone(), cfg.gateway.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the gateway: {e}"))?;
+    let _reload = gateway.spawn_reload();
     if demo {
-        crate::demo::print(&app.svc, &cfg.server.data_dir, &issuer, cfg.admin.enabled).await?;
+        // The demo client must exist before the echo service's consumer.
+        crate::demo::print(
+            &app.svc,
+            &cfg.server.data_dir,
+            &issuer,
+            cfg.admin.enabled,
+            cfg.gateway.enabled.then_some(cfg.gateway.prefix.as_str()),
+        )
+        .await?;
     }
-    let admin = cfg.admin.enabled.then(|| {
-        let render = metrics_handle.clone();
-        tollgate_admin::router(Arc::new(Admin {
-            app: app.clone(),
-            metrics: Some(Arc::new(move || render.render())),
-        }))
+    let _echo = if demo && cfg.gateway.enabled {
+        Some(crate::demo::start_echo(&gateway).await?)
+    } else {
+        None
+    };
+    let admin = Arc::new(Admin {
+        app: app.clone(),
+        metrics: Some({
+            let render = metrics_handle.clone();
+            Arc::new(move || render.render())
+        }),
+        gateway: Some(gateway.clone()),
     });
-    let mut main_routes = tollgate_authz::routes(app.clone());
-    let mut admin_server = None;
-    match (admin, admin_listener) {
-        (Some(admin), Some(l)) => {
-            let admin_bound = l.local_addr()?;
-            tracing::info!(%admin_bound, "admin API listening");
-            println!("tollgate admin listening on http://{admin_bound}");
-            admin_server = Some(tokio::spawn(run_listener(
-                l,
-                tollgate_authz::edge(admin),
-                stop_requested(),
-            )));
+
+    // One stop signal, shared by every listener; the grace period bounds
+    // the wait for requests in flight.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let grace = Duration::from_secs(cfg.server.shutdown_grace_secs);
+    tokio::spawn(async move {
+        with_deadline(stop_requested(), grace).await;
+        let _ = stop_tx.send(true);
+    });
+    let mut servers = Vec::new();
+    for (i, l) in bound.into_iter().enumerate() {
+        let addr = l.local_addr()?;
+        let mut routes = axum::Router::new();
+        if l.serves(Surface::Oauth) {
+            routes = routes.merge(tollgate_authz::routes(app.clone()));
         }
-        (Some(admin), None) => main_routes = main_routes.merge(admin),
-        (None, _) => {}
+        if l.serves(Surface::Gateway) {
+            routes = routes.merge(tollgate_gateway::routes(gateway.clone()));
+        }
+        if l.serves(Surface::Admin) {
+            routes = routes.merge(tollgate_admin::router(admin.clone()));
+        }
+        let router =
+            tollgate_authz::edge(routes).layer(axum::Extension(ListenerScheme(l.scheme())));
+        let surfaces: Vec<&str> = l
+            .config
+            .serves
+            .iter()
+            .map(|s| match s {
+                Surface::Oauth => "oauth",
+                Surface::Gateway => "gateway",
+                Surface::Admin => "admin",
+            })
+            .collect();
+        tracing::info!(%addr, scheme = l.scheme(), serves = ?surfaces, "listening");
+        if i > 0 {
+            println!(
+                "tollgate {} listening on {}://{addr}",
+                surfaces.join("+"),
+                l.scheme()
+            );
+        }
+        let mut rx = stop_rx.clone();
+        servers.push(tokio::spawn(listeners::run(l, router, async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        })));
     }
 
-    tracing::info!(%bound, %issuer, backend = app.svc.store.backend(), "tollgate listening");
+    tracing::info!(%primary, %issuer, backend = app.svc.store.backend(), "tollgate listening");
     // A stable line on stdout so scripts and tests can find the bound port;
     // it comes last, once everything else is up.
-    println!("tollgate listening on http://{bound}");
-
-    let grace = Duration::from_secs(cfg.server.shutdown_grace_secs);
-    run_listener(
-        listener,
-        tollgate_authz::edge(main_routes),
-        with_deadline(stop_requested(), grace),
-    )
-    .await?;
-    if let Some(s) = admin_server {
-        s.await.context("admin listener")??;
+    println!(
+        "tollgate listening on {}://{primary}",
+        if cfg.server.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    );
+    for s in servers {
+        s.await.context("listener task")??;
     }
     // Stop purging before the final flush: a purge batch cut short is rolled
     // back and simply done again by the next run or node.
@@ -145,20 +174,6 @@ pub async fn serve(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
     app.svc.store.flush().await.context("flushing the store")?;
     tracing::info!("stopped");
     Ok(())
-}
-
-async fn run_listener(
-    listener: TcpListener,
-    router: axum::Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .context("server error")
 }
 
 /// After the stop signal the server stops accepting and finishes the requests

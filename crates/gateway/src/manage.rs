@@ -41,7 +41,6 @@ pub struct ServiceView {
     pub path: String,
     /// The scopes a token must carry.
     pub required_scopes: Vec<String>,
-    #[serde(flatten)]
     pub spec: ServiceSpec,
     pub created_at: i64,
     pub updated_at: i64,
@@ -208,11 +207,11 @@ pub struct ConsumerView {
     pub client_secret: Option<String>,
     /// The scope to request (the service's required scopes).
     pub scope: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^(pending|approved|rejected|revoked)$"))]
     pub status: ConsumerStatus,
     pub token_endpoint: String,
     /// The seed's REST token service, for migrating clients.
     pub token_service: String,
-    #[serde(flatten)]
     pub settings: ConsumerSettings,
     pub created_at: i64,
     pub updated_at: i64,
@@ -465,7 +464,6 @@ pub async fn delete_consumer(svc: &Services, service: &str, client_id: &str) -> 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuthServerView {
     pub name: String,
-    #[serde(flatten)]
     pub spec: AuthServerSpec,
     pub has_client_secret: bool,
     pub created_at: i64,

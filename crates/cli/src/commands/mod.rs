@@ -2,10 +2,12 @@
 //! config and works on the same store as `serve`.
 pub mod assertion;
 pub mod audit;
+pub mod authserver;
 pub mod client;
 pub mod keys;
 pub mod purge;
 pub mod regtoken;
+pub mod service;
 pub mod user;
 
 use std::sync::Arc;

@@ -1,6 +1,7 @@
 //! `serve --demo`: a demo confidential client, a demo user, a demo public
-//! client and a demo JWT bearer issuer with its service client, created
-//! idempotently, and the commands that try them printed.
+//! client, a demo JWT bearer issuer with its service client and a demo
+//! gateway service, created idempotently, and the commands that try them
+//! printed.
 use std::path::Path;
 
 use anyhow::Context;
@@ -16,6 +17,9 @@ use tollgate_jose::{Alg, SigningKey};
 
 use crate::commands::assertion;
 use crate::config::Config;
+
+mod gateway;
+pub use gateway::start_echo;
 
 const DEMO_ID: &str = "demo";
 const DEMO_FILE: &str = "demo-client.json";
@@ -85,6 +89,7 @@ pub async fn print(
     data_dir: &Path,
     issuer: &str,
     admin: bool,
+    gateway_prefix: Option<&str>,
 ) -> anyhow::Result<()> {
     let secret = demo_credentials(svc, data_dir).await?;
     let iat = initial_tokens::create(svc, "demo", Some(86400), Some(10)).await?;
@@ -135,7 +140,11 @@ curl -s -H "Authorization: Bearer $ADMIN" {issuer}/admin/v1/clients/{DEMO_ID}
         );
     }
     print_code_flow(svc, data_dir, issuer).await?;
-    print_jwt_bearer(svc, data_dir, issuer).await
+    print_jwt_bearer(svc, data_dir, issuer).await?;
+    if let Some(prefix) = gateway_prefix {
+        gateway::print(issuer, prefix, &token_cmd, &secret);
+    }
+    Ok(())
 }
 
 const DEMO_USER: &str = "demo";
