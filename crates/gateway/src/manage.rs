@@ -379,17 +379,22 @@ pub async fn set_consumer_status(
             "consumer '{client_id}' of service '{service}'"
         )));
     };
-    match (c.status, status) {
-        (_, ConsumerStatus::Pending) => {
-            return Err(invalid("a consumer cannot be put back to pending"));
+    // Approve from any state (re-approving a rejected or revoked
+    // consumer); reject only what waits; revoke only what was approved.
+    let refused = match status {
+        ConsumerStatus::Pending => Some("a consumer cannot be put back to pending"),
+        ConsumerStatus::Approved => None,
+        ConsumerStatus::Rejected => {
+            (!matches!(c.status, ConsumerStatus::Pending | ConsumerStatus::Rejected))
+                .then_some("only a pending consumer can be rejected (revoke an approved one)")
         }
-        (ConsumerStatus::Approved, ConsumerStatus::Rejected) => {
-            return Err(invalid("an approved consumer is revoked, not rejected"));
+        ConsumerStatus::Revoked => {
+            (!matches!(c.status, ConsumerStatus::Approved | ConsumerStatus::Revoked))
+                .then_some("only an approved consumer can be revoked")
         }
-        (ConsumerStatus::Pending | ConsumerStatus::Rejected, ConsumerStatus::Revoked) => {
-            return Err(invalid("only an approved consumer can be revoked"));
-        }
-        _ => {}
+    };
+    if let Some(why) = refused {
+        return Err(invalid(why));
     }
     set_client_scopes(
         svc,

@@ -15,6 +15,7 @@ mod browser_smoke;
 mod cli;
 mod demo;
 mod durability;
+mod gateway;
 mod login;
 mod operations;
 mod outage;

@@ -1,0 +1,288 @@
+//! Tokens of a third-party authorization server, validated through RFC 7662
+//! introspection against a real independent implementation (Authlib, in
+//! `support/authlib_as.py`): caching keyed by token hash with the scope
+//! re-checked on every hit, one call in flight per token, a short negative
+//! cache, failing closed, and several issuers on one service.
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::authlib::AuthlibServer;
+use super::upstream::Upstream;
+use super::{add_service, consume, eventually, get, server, token};
+use crate::admin::{Api, admin_token};
+use crate::harness::{Backend, Server};
+
+struct ThirdParty {
+    authlib: AuthlibServer,
+    http: reqwest::Client,
+}
+
+impl ThirdParty {
+    fn start(s: &Server) -> Self {
+        let authlib = AuthlibServer::start(
+            &s.dir,
+            &[
+                ("gateway", "gateway-secret-1", ""),
+                ("app", "app-secret-1", "orders reports"),
+            ],
+            &[],
+        );
+        Self {
+            authlib,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// A client-credentials token from Authlib's own token endpoint.
+    async fn token(&self, scope: &str) -> String {
+        let v: Value = self
+            .http
+            .post(format!("{}/token", self.authlib.url))
+            .basic_auth("app", Some("app-secret-1"))
+            .form(&[("grant_type", "client_credentials"), ("scope", scope)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{v}"))
+            .to_owned()
+    }
+
+    async fn introspections(&self) -> u64 {
+        let v: Value = self
+            .http
+            .get(format!("{}/stats", self.authlib.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["introspections"].as_u64().unwrap()
+    }
+
+    async fn control(&self, body: Value) {
+        let r = self
+            .http
+            .post(format!("{}/control", self.authlib.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+
+    async fn revoke(&self, token: &str) {
+        let r = self
+            .http
+            .post(format!("{}/revoke", self.authlib.url))
+            .basic_auth("app", Some("app-secret-1"))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+
+    /// Registers the server with the CLI, the secret on standard input.
+    fn register(&self, s: &Server, extra: &[&str]) {
+        let url = format!("{}/introspect", self.authlib.url);
+        let mut args = vec![
+            "authserver",
+            "add",
+            "authlib",
+            "--introspection-url",
+            url.as_str(),
+            "--client-id",
+            "gateway",
+            "--client-secret-stdin",
+            "--issuer",
+            self.authlib.url.as_str(),
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let out = s.cli_with_stdin(&args, b"gateway-secret-1\n");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["has_client_secret"], true);
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("gateway-secret-1"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_cache_scope_recheck_and_single_flight() {
+    let s = server(Backend::Sqlite).await;
+    let up = Upstream::start().await;
+    let tp = ThirdParty::start(&s);
+    tp.register(&s, &["--cache-ttl", "3", "--negative-ttl", "2"]);
+    add_service(
+        &s,
+        "orders",
+        &up.url("/orders"),
+        &["--validator", "authlib"],
+    );
+    add_service(
+        &s,
+        "reports",
+        &up.url("/reports"),
+        &["--validator", "authlib"],
+    );
+
+    // A token for `reports` only.
+    let t = tp.token("reports").await;
+    let a = eventually(&s, "/gateway/reports/x", Some(&t), 200).await;
+    assert_eq!(a.body["headers"]["x-tollgate-client-id"], "app");
+    assert_eq!(a.body["headers"]["x-tollgate-scope"], "reports");
+    let n = tp.introspections().await;
+    // Cached: a second call does not introspect again...
+    assert_eq!(get(&s, "/gateway/reports/y", Some(&t)).await.status, 200);
+    // ...and the cached answer does not let the token into a service whose
+    // scope it lacks (CVE-2021-32701).
+    let a = get(&s, "/gateway/orders/x", Some(&t)).await;
+    assert_eq!(a.status, 403, "{}", a.body);
+    assert!(a.challenge().contains("scope=\"orders\""));
+    assert_eq!(tp.introspections().await, n, "both answered from the cache");
+
+    // Revoked at the third party: honoured once the cache entry (3 s) ends.
+    tp.revoke(&t).await;
+    tokio::time::sleep(Duration::from_millis(3300)).await;
+    let a = get(&s, "/gateway/reports/x", Some(&t)).await;
+    assert_eq!(a.status, 401);
+    assert_eq!(a.error(), "invalid_token");
+
+    // An unknown token: refused, and remembered briefly.
+    let n = tp.introspections().await;
+    assert_eq!(
+        get(&s, "/gateway/reports/x", Some("unknown-token"))
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        get(&s, "/gateway/reports/x", Some("unknown-token"))
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        tp.introspections().await,
+        n + 1,
+        "negative answers are cached"
+    );
+
+    // Many requests waiting for one token: one introspection call.
+    tp.control(json!({"introspect_delay_ms": 400})).await;
+    let fresh = tp.token("orders reports").await;
+    let n = tp.introspections().await;
+    let calls = (0..20).map(|_| {
+        let http = s.http.clone();
+        let url = s.url("/gateway/orders/x");
+        let fresh = fresh.clone();
+        tokio::spawn(async move {
+            http.get(url)
+                .bearer_auth(fresh)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    });
+    for c in calls.collect::<Vec<_>>() {
+        assert_eq!(c.await.unwrap(), 200);
+    }
+    assert_eq!(
+        tp.introspections().await,
+        n + 1,
+        "exactly one call in flight"
+    );
+    tp.control(json!({"introspect_delay_ms": 0})).await;
+
+    // The introspection endpoint failing: 503, nothing reaches the upstream.
+    tp.control(json!({"introspect_status": 500})).await;
+    let other = tp.token("orders").await;
+    let before = up.hits();
+    let a = get(&s, "/gateway/orders/x", Some(&other)).await;
+    assert_eq!(a.status, 503, "{}", a.body);
+    assert_eq!(a.error(), "temporarily_unavailable");
+    assert_eq!(up.hits(), before);
+    // Not cached as a refusal: once it recovers, the token works.
+    tp.control(json!({"introspect_status": null})).await;
+    assert_eq!(get(&s, "/gateway/orders/x", Some(&other)).await.status, 200);
+
+    // The server gone altogether: still 503 for a token not yet cached.
+    let last = tp.token("orders").await;
+    drop(tp);
+    let a = get(&s, "/gateway/orders/x", Some(&last)).await;
+    assert_eq!(a.status, 503);
+    assert_eq!(up.hits(), before + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_issuers_on_one_service() {
+    let s = server(Backend::Sqlite).await;
+    let up = Upstream::start().await;
+    let tp = ThirdParty::start(&s);
+    tp.register(&s, &[]);
+    add_service(
+        &s,
+        "orders",
+        &up.url("/orders"),
+        &["--validator", "local", "--validator", "authlib"],
+    );
+    let (id, secret) = consume(&s, "orders", "billing");
+    let ours = token(&s, &id, &secret, "orders").await;
+    let theirs = tp.token("orders").await;
+    let a = eventually(&s, "/gateway/orders/x", Some(&ours), 200).await;
+    assert_eq!(a.body["headers"]["x-tollgate-client-id"], id.as_str());
+    let n = tp.introspections().await;
+    assert_eq!(n, 0, "our own tokens are never sent to the third party");
+    let a = get(&s, "/gateway/orders/x", Some(&theirs)).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.body["headers"]["x-tollgate-client-id"], "app");
+    // Our revoked token stays refused; it is not asked about elsewhere.
+    let r = s
+        .post_form("/oauth2/revoke", Some((&id, &secret)), &[("token", &ours)])
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(get(&s, "/gateway/orders/x", Some(&ours)).await.status, 401);
+    assert_eq!(tp.introspections().await, 1);
+
+    // The admin API shows the server without its secret, and refuses to
+    // delete it while a service uses it.
+    let api = Api {
+        s: &s,
+        token: admin_token(&s).await,
+    };
+    let (status, v) = api.get("/admin/v1/authservers/authlib").await;
+    assert_eq!(status, 200);
+    assert_eq!(v["has_client_secret"], true);
+    assert!(!v.to_string().contains("gateway-secret-1"));
+    let (status, v) = api.delete("/admin/v1/authservers/authlib").await;
+    assert_eq!(status, 409, "{v}");
+    // A service naming a server that does not exist is refused.
+    let (status, v) = api
+        .post(
+            "/admin/v1/services",
+            json!({"name": "x", "spec": {"upstream": up.url("/"), "validators": ["nope"]}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{v}");
+    // An introspection server needs its credentials.
+    let (status, v) = api
+        .post(
+            "/admin/v1/authservers",
+            json!({"name": "okta", "spec": {"introspection_url": "https://okta.example/introspect", "client_id": "gw"}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{v}");
+}
