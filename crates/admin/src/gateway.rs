@@ -301,12 +301,13 @@ pub async fn update_consumer(
             "give a status, settings, or both",
         ));
     }
+    // The status first: a refused transition changes nothing.
     let mut view = None;
-    if let Some(settings) = b.settings {
-        view = Some(manage::set_consumer_settings(svc, &name, &client_id, settings).await?);
-    }
     if let Some(status) = b.status {
         view = Some(manage::set_consumer_status(svc, &name, &client_id, status).await?);
+    }
+    if let Some(settings) = b.settings {
+        view = Some(manage::set_consumer_settings(svc, &name, &client_id, settings).await?);
     }
     admin.reload_gateway().await;
     Ok(Json(view).into_response())

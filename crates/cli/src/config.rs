@@ -99,6 +99,8 @@ pub struct ServerConfig {
     /// Source ranges `server.listen` admits (empty: all) and refuses.
     pub allow: Vec<ipnet::IpNet>,
     pub deny: Vec<ipnet::IpNet>,
+    /// Connections each listener holds open at once; more wait to be accepted.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -114,6 +116,7 @@ impl Default for ServerConfig {
             tls_key: None,
             allow: Vec::new(),
             deny: Vec::new(),
+            max_connections: 10_000,
         }
     }
 }
@@ -276,7 +279,7 @@ impl Config {
             allow: self.server.allow.clone(),
             deny: self.server.deny.clone(),
         }];
-        if let Some(a) = &self.admin.listen {
+        if let Some(a) = self.admin.listen.as_ref().filter(|_| self.admin.enabled) {
             all.push(ListenerConfig {
                 listen: a.clone(),
                 serves: vec![Surface::Admin],

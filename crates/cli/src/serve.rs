@@ -147,9 +147,14 @@ pub async fn serve(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
             );
         }
         let mut rx = stop_rx.clone();
-        servers.push(tokio::spawn(listeners::run(l, router, async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        })));
+        servers.push(tokio::spawn(listeners::run(
+            l,
+            router,
+            cfg.server.max_connections,
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            },
+        )));
     }
 
     tracing::info!(%primary, %issuer, backend = app.svc.store.backend(), "tollgate listening");

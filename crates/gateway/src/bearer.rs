@@ -59,7 +59,8 @@ pub fn from_headers(headers: &HeaderMap) -> Result<Option<String>, GatewayError>
 pub fn from_form(body: &[u8]) -> Result<Option<String>, GatewayError> {
     let mut found = None;
     for (k, v) in form_pairs(body) {
-        if k == "access_token" {
+        // RFC 6749 §3.1: a parameter without a value counts as absent.
+        if k == "access_token" && !v.is_empty() {
             if found.is_some() {
                 return Err(GatewayError::invalid_request(
                     "the request carries more than one access token",
@@ -67,6 +68,11 @@ pub fn from_form(body: &[u8]) -> Result<Option<String>, GatewayError> {
             }
             if v.len() > MAX_TOKEN_LEN {
                 return Err(GatewayError::invalid_token("the access token is too long"));
+            }
+            if !is_b64token(&v) {
+                return Err(GatewayError::invalid_request(
+                    "the access_token parameter is not a well-formed token",
+                ));
             }
             found = Some(v);
         }
@@ -140,5 +146,7 @@ mod tests {
         );
         assert_eq!(from_form(b"a=1").unwrap(), None);
         assert!(from_form(b"access_token=a&access_token=b").is_err());
+        assert_eq!(from_form(b"access_token=").unwrap(), None);
+        assert!(from_form(b"access_token=a%20b").is_err());
     }
 }

@@ -214,17 +214,35 @@ impl Gateway {
                     return Err(GatewayError::NoToken);
                 };
                 let p = self.validate(&snap, &service, &token).await?;
-                labels.consumer = p.client_id.clone().unwrap_or_default();
+                // Our clients are registered (a bounded set); a third
+                // party's client ids are not ours to count, so its calls
+                // are labelled with the server's name.
+                labels.consumer = if &*p.source == LOCAL {
+                    p.client_id.clone().unwrap_or_default()
+                } else {
+                    format!("authserver:{}", p.source)
+                };
                 self.authorize(&snap, &service, &p)?;
                 (req, Some(p))
             }
         };
+        // A budget belongs to a consumer of this Tollgate, or to a third
+        // party's client (or subject) under that party's name, never to a
+        // bare client id another issuer could also mint.
         let who = match &principal {
-            Some(p) => format!("client:{}", p.client_id.as_deref().unwrap_or("")),
+            Some(p) => format!(
+                "{}:{}",
+                p.source,
+                p.client_id
+                    .as_deref()
+                    .or(p.subject.as_deref())
+                    .unwrap_or("")
+            ),
             None => format!("ip:{}", peer.map(|i| i.to_string()).unwrap_or_default()),
         };
         let limits = match principal
             .as_ref()
+            .filter(|p| &*p.source == LOCAL)
             .and_then(|p| p.client_id.as_deref())
             .and_then(|c| snap.consumer(&service.name, c))
         {
@@ -250,6 +268,7 @@ impl Gateway {
                 peer,
                 scheme,
                 principal: principal.as_deref(),
+                trust_forwarded: self.settings.trust_forwarded_for,
             },
         )?;
         self.upstreams.send(&service, out).await
@@ -314,9 +333,15 @@ impl Gateway {
         } else {
             &service.spec.validators
         };
+        // Our own store first, whatever the listed order: a token of ours
+        // must never be sent to a third party's introspection endpoint.
+        let ordered = names
+            .iter()
+            .filter(|n| n.as_str() == LOCAL)
+            .chain(names.iter().filter(|n| n.as_str() != LOCAL));
         let now = self.app.svc.now();
         let mut refused: Option<&'static str> = None;
-        for name in names {
+        for name in ordered {
             let verdict = if name == LOCAL {
                 match validate::local(&self.app.svc, token).await? {
                     Verdict::Invalid(why) => return Err(GatewayError::invalid_token(why)),
@@ -374,34 +399,44 @@ impl Gateway {
                 scope,
             });
         }
-        let consumer = p
-            .client_id
-            .as_deref()
-            .and_then(|c| snap.consumer(&service.name, c));
-        match consumer {
-            Some(c) if c.status != ConsumerStatus::Approved => {
-                return Err(GatewayError::InsufficientScope {
-                    description: format!(
-                        "the application '{}' is {} as a consumer of '{}'",
-                        c.application,
-                        c.status.as_str(),
-                        service.name
-                    )
-                    .into(),
-                    scope,
-                });
+        // The seed's mediator "searches its list of consumers for the
+        // client": a client of this Tollgate gets in only as an approved
+        // consumer of the service, whatever scopes it was registered with
+        // (dynamic registration may hand out any scope name). Consumers are
+        // our clients, so a third party's tokens are judged by their scope.
+        let consumer = if &*p.source == LOCAL {
+            p.client_id
+                .as_deref()
+                .and_then(|c| snap.consumer(&service.name, c))
+        } else {
+            None
+        };
+        if &*p.source == LOCAL {
+            match consumer {
+                Some(c) if c.status == ConsumerStatus::Approved => {}
+                Some(c) => {
+                    return Err(GatewayError::InsufficientScope {
+                        description: format!(
+                            "the application '{}' is {} as a consumer of '{}'",
+                            c.application,
+                            c.status.as_str(),
+                            service.name
+                        )
+                        .into(),
+                        scope,
+                    });
+                }
+                None => {
+                    return Err(GatewayError::InsufficientScope {
+                        description: format!(
+                            "the client is not a consumer of '{}' (tollgate service consume)",
+                            service.name
+                        )
+                        .into(),
+                        scope,
+                    });
+                }
             }
-            None if service.spec.require_approval && &*p.source == LOCAL => {
-                return Err(GatewayError::InsufficientScope {
-                    description: format!(
-                        "the client is not an approved consumer of '{}'",
-                        service.name
-                    )
-                    .into(),
-                    scope,
-                });
-            }
-            _ => {}
         }
         let lifetime = match consumer {
             Some(c) => c.token_lifetime(&service.spec),

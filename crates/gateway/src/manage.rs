@@ -16,9 +16,6 @@ use tollgate_store::{AuthServerRecord, ConsumerRecord, ConsumerStatus, ServiceRe
 use crate::registry::SECRET_CONTEXT;
 use crate::spec::{AuthServerSpec, ConsumerSettings, ServiceSpec, valid_alias, valid_name};
 
-/// The seed's token service path (`pub.mediator.oauth2.getOAuth2AccessToken`).
-pub const TOKEN_SERVICE_PATH: &str = "/rest/pub.mediator.oauth2.getOAuth2AccessToken";
-
 fn invalid(msg: impl Into<String>) -> Error {
     Error::OAuth(OAuthError::invalid_request(msg.into()))
 }
@@ -152,6 +149,14 @@ pub async fn update_service(
         .update_service(&rec)
         .await
         .map_err(|e| conflict_or(e, format!("service '{name}' (alias '{}')", rec.alias)))?;
+    // New required scopes reach the clients of approved consumers, so they
+    // keep getting tokens the service accepts.
+    let required = spec.required_scopes(name);
+    for c in svc.store.list_consumers(Some(name)).await? {
+        if c.status == ConsumerStatus::Approved {
+            grant_scopes(svc, &c.client_id, &required).await?;
+        }
+    }
     svc.audit(
         "service.updated",
         None,
@@ -226,7 +231,7 @@ fn consumer_view(svc: &Services, rec: ConsumerRecord, scope: &[String]) -> Consu
         scope: scope.join(" "),
         status: rec.status,
         token_endpoint: svc.settings.endpoint("/oauth2/token"),
-        token_service: svc.settings.endpoint(TOKEN_SERVICE_PATH),
+        token_service: svc.settings.endpoint(tollgate_authz::TOKEN_SERVICE_PATH),
         settings: serde_json::from_value(rec.settings).unwrap_or_default(),
         created_at: rec.created_at,
         updated_at: rec.updated_at,
@@ -242,26 +247,58 @@ async fn load_spec(svc: &Services, service: &str) -> Result<(ServiceRecord, Serv
     Ok((rec, spec))
 }
 
-/// Adds (or removes) the service's scopes to the client's registered ones,
-/// which is what lets it obtain a token for the service.
-async fn set_client_scopes(
+/// Adds scopes to a client's registered ones: what lets it obtain tokens
+/// for a service it consumes.
+async fn grant_scopes(svc: &Services, client_id: &str, scopes: &[String]) -> Result<(), Error> {
+    edit_scopes(svc, client_id, |set| {
+        set.extend(scopes.iter().cloned());
+    })
+    .await
+}
+
+/// Takes a consumption's scopes back from the client, except those another
+/// approved consumption of the same client still needs.
+async fn withdraw_scopes(
     svc: &Services,
     client_id: &str,
+    service: &str,
     scopes: &[String],
-    grant: bool,
+) -> Result<(), Error> {
+    let mut still_needed = BTreeSet::new();
+    for other in svc.store.list_consumers(None).await? {
+        if other.client_id != client_id
+            || other.service == service
+            || other.status != ConsumerStatus::Approved
+        {
+            continue;
+        }
+        if let Some(rec) = svc.store.get_service(&other.service).await?
+            && let Ok(spec) = serde_json::from_value::<ServiceSpec>(rec.spec)
+        {
+            still_needed.extend(spec.required_scopes(&rec.name));
+        }
+    }
+    edit_scopes(svc, client_id, |set| {
+        for s in scopes {
+            if !still_needed.contains(s) {
+                set.remove(s);
+            }
+        }
+    })
+    .await
+}
+
+async fn edit_scopes(
+    svc: &Services,
+    client_id: &str,
+    edit: impl FnOnce(&mut BTreeSet<String>),
 ) -> Result<(), Error> {
     let Some(mut c) = svc.store.get_client(client_id).await? else {
         return Err(Error::NotFound(format!("client '{client_id}'")));
     };
     let current: BTreeSet<String> = c.scopes.iter().map(str::to_owned).collect();
     let mut next = current.clone();
-    for s in scopes {
-        if grant {
-            next.insert(s.clone());
-        } else {
-            next.remove(s);
-        }
-    }
+    edit(&mut next);
     if next == current {
         return Ok(());
     }
@@ -337,15 +374,20 @@ pub async fn consume(svc: &Services, r: ConsumeRequest) -> Result<ConsumerView, 
     let existing = svc.store.get_consumer(&rec.name, &client_id).await?;
     let status = existing.as_ref().map_or(status, |e| e.status);
     if status == ConsumerStatus::Approved {
-        set_client_scopes(svc, &client_id, &required, true).await?;
+        grant_scopes(svc, &client_id, &required).await?;
     }
     let now = svc.now();
+    // Asking again without overrides keeps the ones an administrator set.
+    let settings = match &existing {
+        Some(e) if r.settings == ConsumerSettings::default() => e.settings.clone(),
+        _ => to_json(&r.settings)?,
+    };
     let c = ConsumerRecord {
         service: rec.name.clone(),
         client_id: client_id.clone(),
         application: r.application,
         status,
-        settings: to_json(&r.settings)?,
+        settings,
         created_at: now,
         updated_at: now,
     };
@@ -396,13 +438,11 @@ pub async fn set_consumer_status(
     if let Some(why) = refused {
         return Err(invalid(why));
     }
-    set_client_scopes(
-        svc,
-        client_id,
-        &required,
-        status == ConsumerStatus::Approved,
-    )
-    .await?;
+    if status == ConsumerStatus::Approved {
+        grant_scopes(svc, client_id, &required).await?;
+    } else {
+        withdraw_scopes(svc, client_id, service, &required).await?;
+    }
     c.status = status;
     c.updated_at = svc.now();
     svc.store.put_consumer(&c).await?;
@@ -456,7 +496,7 @@ pub async fn delete_consumer(svc: &Services, service: &str, client_id: &str) -> 
             "consumer '{client_id}' of service '{service}'"
         )));
     }
-    if let Err(e) = set_client_scopes(svc, client_id, &spec.required_scopes(&rec.name), false).await
+    if let Err(e) = withdraw_scopes(svc, client_id, service, &spec.required_scopes(&rec.name)).await
         && !matches!(e, Error::NotFound(_))
     {
         return Err(e);

@@ -19,6 +19,11 @@ use crate::validate::Principal;
 pub const X_CLIENT_ID: &str = "x-tollgate-client-id";
 pub const X_SUBJECT: &str = "x-tollgate-subject";
 pub const X_SCOPE: &str = "x-tollgate-scope";
+/// Who vouched for the token: `local` (this Tollgate) or the name of the
+/// third-party authorization server, so an upstream never mistakes another
+/// issuer's client id for one of ours.
+pub const X_ISSUER: &str = "x-tollgate-issuer";
+const X_REAL_IP: &str = "x-real-ip";
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
 const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
 const X_FORWARDED_HOST: &str = "x-forwarded-host";
@@ -120,6 +125,29 @@ pub struct Forward<'a> {
     /// `http` or `https`: how the caller reached us.
     pub scheme: &'static str,
     pub principal: Option<&'a Principal>,
+    /// Append the peer to an incoming `X-Forwarded-For` (behind a trusted
+    /// proxy) instead of replacing it.
+    pub trust_forwarded: bool,
+}
+
+/// A header a caller may not send upstream: ours (`X-Tollgate-*`, also
+/// spelt with `_`, which CGI-style servers read as the same variable) and
+/// forwarding headers the gateway sets itself or that would contradict them.
+fn is_reserved(name: &HeaderName) -> bool {
+    let n = name.as_str();
+    let dashed: String = n.chars().map(|c| if c == '_' { '-' } else { c }).collect();
+    dashed.starts_with("x-tollgate-")
+        || matches!(
+            dashed.as_str(),
+            "forwarded"
+                | "x-real-ip"
+                | "x-forwarded-host"
+                | "x-forwarded-proto"
+                | "x-forwarded-port"
+                | "x-forwarded-prefix"
+                | "x-forwarded-server"
+        )
+        || (dashed == "x-forwarded-for" && n != X_FORWARDED_FOR)
 }
 
 /// Rewrites the caller's request for the upstream: the target URI (the
@@ -151,19 +179,36 @@ pub fn rewrite(mut req: Request<Body>, f: &Forward<'_>) -> Result<Request<Body>,
     let h = req.headers_mut();
     let host = h.remove(header::HOST);
     strip_hop_by_hop(h);
-    h.remove(X_CLIENT_ID);
-    h.remove(X_SUBJECT);
-    h.remove(X_SCOPE);
+    let reserved: Vec<HeaderName> = h.keys().filter(|k| is_reserved(k)).cloned().collect();
+    for k in reserved {
+        h.remove(k);
+    }
     if !f.service.spec.pass_authorization {
         h.remove(header::AUTHORIZATION);
     }
+    let previous = if f.trust_forwarded {
+        h.get_all(X_FORWARDED_FOR)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .collect::<Vec<_>>()
+            .join(", ")
+    } else {
+        String::new()
+    };
+    h.remove(X_FORWARDED_FOR);
     if let Some(ip) = f.peer {
-        let chain = match h.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-            Some(prev) if !prev.trim().is_empty() => format!("{prev}, {ip}"),
-            _ => ip.to_string(),
+        let chain = if previous.is_empty() {
+            ip.to_string()
+        } else {
+            format!("{previous}, {ip}")
         };
         if let Ok(v) = HeaderValue::from_str(&chain) {
             h.insert(X_FORWARDED_FOR, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&ip.to_string()) {
+            h.insert(X_REAL_IP, v);
         }
     }
     h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(f.scheme));
@@ -181,6 +226,7 @@ pub fn rewrite(mut req: Request<Body>, f: &Forward<'_>) -> Result<Request<Body>,
                 h.insert(name, v);
             }
         };
+        set(X_ISSUER, &p.source);
         if let Some(c) = &p.client_id {
             set(X_CLIENT_ID, c);
         }
@@ -216,6 +262,7 @@ mod tests {
             peer: Some("10.0.0.7".parse().unwrap()),
             scheme: "https",
             principal: p,
+            trust_forwarded: false,
         }
     }
 
@@ -254,6 +301,8 @@ mod tests {
             .header("x-tollgate-client-id", "forged")
             .header("X-Tollgate-Subject", "admin")
             .header("x-forwarded-for", "1.2.3.4")
+            .header("x-tollgate_subject", "admin")
+            .header("forwarded", "for=1.2.3.4")
             .header("connection", "close, x-secret-hop")
             .header("x-secret-hop", "1")
             .header("keep-alive", "timeout=5")
@@ -269,7 +318,14 @@ mod tests {
             "a forged subject must not survive"
         );
         assert_eq!(h[X_SCOPE], "orders read");
-        assert_eq!(h["x-forwarded-for"], "1.2.3.4, 10.0.0.7");
+        assert_eq!(
+            h["x-forwarded-for"], "10.0.0.7",
+            "a caller's own chain is not trusted"
+        );
+        assert_eq!(h["x-real-ip"], "10.0.0.7");
+        assert_eq!(h[X_ISSUER], "local");
+        assert!(h.get("x-tollgate_subject").is_none());
+        assert!(h.get("forwarded").is_none());
         assert_eq!(h["x-forwarded-proto"], "https");
         assert_eq!(h["x-forwarded-host"], "gw.example");
         assert!(h.get("authorization").is_none());

@@ -31,6 +31,10 @@ pub struct GatewaySettings {
     /// Largest form body read to find an `access_token` in it (RFC 6750
     /// §2.2, only on services that allow it).
     pub form_body_limit: usize,
+    /// Keep a caller's `X-Forwarded-For` and append to it (only when every
+    /// caller comes through a proxy you trust); by default it is replaced
+    /// by the caller's address.
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for GatewaySettings {
@@ -46,6 +50,7 @@ impl Default for GatewaySettings {
             validation_cache_capacity: 100_000,
             budget_capacity: 100_000,
             form_body_limit: 64 * 1024,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -56,6 +61,25 @@ impl GatewaySettings {
         if p.is_empty() || !p.split('/').all(valid_alias) {
             return Err(format!(
                 "gateway.prefix must be an absolute path of plain segments like '/gateway', not '{}'",
+                self.prefix
+            ));
+        }
+        // Not over another surface's paths (axum would refuse the duplicate
+        // route at start, or the gateway would shadow them).
+        let first = p.split('/').next().unwrap_or("");
+        if [
+            "oauth2",
+            "admin",
+            "metrics",
+            ".well-known",
+            "rest",
+            "healthz",
+            "readyz",
+        ]
+        .contains(&first)
+        {
+            return Err(format!(
+                "gateway.prefix '{}' overlaps another endpoint's paths",
                 self.prefix
             ));
         }

@@ -307,6 +307,13 @@ impl AuthServerSpec {
         if self.jwks_uri.is_some() && self.issuer.is_none() {
             return Err("a jwks_uri server needs its issuer".into());
         }
+        if self
+            .jwks_uri
+            .as_ref()
+            .is_some_and(|u| u.scheme() != "https")
+        {
+            return Err("jwks_uri must be an https URL (keys are fetched over TLS only)".into());
+        }
         if self.cache_ttl_secs > 86_400 || self.negative_ttl_secs > 300 {
             return Err("cache_ttl_secs is at most 86400 and negative_ttl_secs 300".into());
         }

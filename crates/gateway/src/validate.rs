@@ -25,6 +25,9 @@ use crate::error::GatewayError;
 use crate::registry::AuthServer;
 use crate::spec::LOCAL;
 
+/// Largest introspection answer read.
+const MAX_INTROSPECTION_BYTES: usize = 64 * 1024;
+
 /// The holder of a valid token, as the gateway needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -237,10 +240,22 @@ impl Remote {
         if !status.is_success() {
             return Err(down(format!("status {status}")));
         }
-        let body: Value = resp
-            .json()
+        // An introspection answer is a small object; a server that sends
+        // megabytes is refused rather than buffered.
+        let mut resp = resp;
+        let mut raw = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
             .await
-            .map_err(|e| down(format!("not JSON: {e}")))?;
+            .map_err(|e| down(format!("reading the answer: {e}")))?
+        {
+            if raw.len() + chunk.len() > MAX_INTROSPECTION_BYTES {
+                return Err(down("the answer is larger than 64 KiB".into()));
+            }
+            raw.extend_from_slice(&chunk);
+        }
+        let body: Value =
+            serde_json::from_slice(&raw).map_err(|e| down(format!("not JSON: {e}")))?;
         let verdict = read_introspection(server, &body, now, self.skew);
         metrics::counter!(
             crate::metrics::INTROSPECTIONS,

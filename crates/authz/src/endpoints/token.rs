@@ -208,10 +208,12 @@ async fn token_service_request(
             OAuthError::invalid_request("the request body is larger than 16384 bytes").into(),
         );
     }
-    let b: Body = serde_json::from_slice(body).map_err(|e| {
-        OAuthError::invalid_request(format!(
-            "the body must be JSON {{\"client_id\", \"client_secret\", \"scope\"}}: {e}"
-        ))
+    // serde's message would quote the offending value, which may be the
+    // secret; the answer and the audit log get a fixed text instead.
+    let b: Body = serde_json::from_slice(body).map_err(|_| {
+        OAuthError::invalid_request(
+            "the body must be a JSON object with the strings client_id and client_secret, and optionally scope",
+        )
     })?;
     let basic = matches!(
         svc.client(&b.client_id).await,

@@ -3,7 +3,7 @@
 //! bearer grants, and JWT access tokens checked by an independent verifier.
 //! Every assertion Tollgate accepts here was made by another implementation
 //! (PyJWT, the xmlsec1 command line), and every check has a refused case.
-mod support;
+pub(crate) mod support;
 
 #[path = "../../../../saml/tests/support/sign.rs"]
 mod saml_sign;

@@ -52,6 +52,14 @@ async fn bearer_enforcement_and_rfc6750_errors(b: Backend) {
     let wrong = token(&s, &other, &other_secret, "read").await;
     let a = get(&s, "/gateway/orders/items", Some(&wrong)).await;
     assert_eq!(a.status, 403);
+    // A client registered with the scope but not a consumer of the service
+    // (the seed: the mediator looks the client up among the consumers).
+    let (outsider, outsider_secret) = s.add_client("outsider", &["--scope", "orders"]);
+    let sneaky = token(&s, &outsider, &outsider_secret, "orders").await;
+    let o = get(&s, "/gateway/orders/items", Some(&sneaky)).await;
+    assert_eq!(o.status, 403, "{}", o.body);
+    assert!(o.description().contains("not a consumer"), "{}", o.body);
+    assert!(o.challenge().contains("insufficient_scope"));
     assert!(
         a.challenge().contains("error=\"insufficient_scope\""),
         "{}",
@@ -74,6 +82,7 @@ async fn bearer_enforcement_and_rfc6750_errors(b: Backend) {
         .header("x-tollgate-client-id", "forged")
         .header("x-tollgate-subject", "admin")
         .header("x-tollgate-scope", "everything")
+        .header("x-tollgate_subject", "admin")
         .header("x-forwarded-for", "203.0.113.1")
         .header("content-type", "application/json")
         .body(r#"{"qty":1}"#)
@@ -91,7 +100,15 @@ async fn bearer_enforcement_and_rfc6750_errors(b: Backend) {
     assert_eq!(h["x-tollgate-client-id"], id.as_str());
     assert_eq!(h["x-tollgate-subject"], id.as_str());
     assert_eq!(h["x-tollgate-scope"], "orders");
-    assert_eq!(h["x-forwarded-for"], "203.0.113.1, 127.0.0.1");
+    assert_eq!(
+        h["x-forwarded-for"], "127.0.0.1",
+        "a caller's own X-Forwarded-For is replaced (gateway.trust_forwarded_for is off)"
+    );
+    assert_eq!(h["x-tollgate-issuer"], "local");
+    assert!(
+        h.get("x-tollgate_subject").is_none(),
+        "the underscore spelling is ours too"
+    );
     assert_eq!(h["x-forwarded-proto"], "http");
     assert_eq!(
         h["x-forwarded-host"].as_str().unwrap(),
@@ -204,6 +221,15 @@ async fn revoked_and_expired_tokens_stop_at_once(b: Backend) {
         "short-lived",
         &["--scope", "orders", "--access-token-ttl", "1"],
     );
+    s.cli_json(&[
+        "service",
+        "consume",
+        "orders",
+        "--app",
+        "short",
+        "--client-id",
+        &short,
+    ]);
     let t = token(&s, &short, &short_secret, "orders").await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let a = get(&s, "/gateway/orders/x", Some(&t)).await;
@@ -239,6 +265,15 @@ async fn jwt_access_tokens_are_checked_fully() {
         "jwt-client",
         &["--scope", "orders", "--access-token-format", "jwt"],
     );
+    s.cli_json(&[
+        "service",
+        "consume",
+        "orders",
+        "--app",
+        "jwt",
+        "--client-id",
+        &id,
+    ]);
     let t = token(&s, &id, &secret, "orders").await;
     assert_eq!(t.matches('.').count(), 2, "a JWT");
     let a = eventually(&s, "/gateway/orders/x", Some(&t), 200).await;
@@ -382,6 +417,15 @@ async fn upstream_down_slow_and_streaming() {
         &["--scope", "orders"],
     );
     let (id, secret) = consume(&s, "orders", "billing");
+    s.cli_json(&[
+        "service",
+        "consume",
+        "gone",
+        "--app",
+        "billing",
+        "--client-id",
+        &id,
+    ]);
     let t = token(&s, &id, &secret, "orders").await;
     eventually(&s, "/gateway/orders/x", Some(&t), 200).await;
 

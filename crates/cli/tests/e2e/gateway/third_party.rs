@@ -286,3 +286,137 @@ async fn several_issuers_on_one_service() {
         .await;
     assert_eq!(status, 400, "{v}");
 }
+
+/// JWT access tokens of a third party (RFC 9068), signed by PyJWT and
+/// verified against the party's JWKS served over HTTPS: every check the
+/// issue names is on without configuration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn third_party_jwts_checked_against_its_jwks() {
+    use crate::assertions::support::{JwksServer, Key, Kind, now, tamper, unique, unsecured};
+
+    let dir = std::env::temp_dir().join(unique("gw-jwks"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = Key::new(&dir, Kind::Ec);
+    let jwks = JwksServer::start(&dir, &json!({"keys": [key.jwk("k1", None)]}));
+    let ca = jwks.ca.display().to_string();
+    let mut env: Vec<(&str, &str)> = super::FAST.to_vec();
+    env.push(("TOLLGATE_ASSERTIONS__JWKS_CA_FILE", ca.as_str()));
+    let s = Server::start_with(Backend::Sqlite, &env, &[]).await;
+    let up = Upstream::start().await;
+    s.cli_json(&[
+        "authserver",
+        "add",
+        "idp",
+        "--jwks-uri",
+        &jwks.url,
+        "--issuer",
+        "https://idp.example",
+    ]);
+    add_service(
+        &s,
+        "orders",
+        &up.url("/orders"),
+        &["--validator", "idp", "--audience", "https://orders.example"],
+    );
+    let header = json!({"typ": "at+jwt", "kid": "k1"});
+    let claims = |f: &dyn Fn(&mut Value)| {
+        let t = now();
+        let mut c = json!({
+            "iss": "https://idp.example", "sub": "alice", "aud": "https://orders.example",
+            "client_id": "partner-app", "scope": "orders", "iat": t, "exp": t + 300,
+            "jti": unique("jti"),
+        });
+        f(&mut c);
+        c
+    };
+    let good = key.sign("ES256", &header, &claims(&|_| {}));
+    let a = eventually(&s, "/gateway/orders/x", Some(&good), 200).await;
+    assert_eq!(a.body["headers"]["x-tollgate-client-id"], "partner-app");
+    assert_eq!(a.body["headers"]["x-tollgate-subject"], "alice");
+
+    let refused: Vec<(&str, String, u16)> = vec![
+        (
+            "typ JWT",
+            key.sign(
+                "ES256",
+                &json!({"typ": "JWT", "kid": "k1"}),
+                &claims(&|_| {}),
+            ),
+            401,
+        ),
+        (
+            "expired",
+            key.sign(
+                "ES256",
+                &header,
+                &claims(&|c| c["exp"] = json!(now() - 120)),
+            ),
+            401,
+        ),
+        (
+            "not yet valid",
+            key.sign(
+                "ES256",
+                &header,
+                &claims(&|c| c["nbf"] = json!(now() + 600)),
+            ),
+            401,
+        ),
+        (
+            "another audience",
+            key.sign(
+                "ES256",
+                &header,
+                &claims(&|c| c["aud"] = json!("https://x.example")),
+            ),
+            401,
+        ),
+        (
+            "another issuer",
+            key.sign(
+                "ES256",
+                &header,
+                &claims(&|c| c["iss"] = json!("https://evil.example")),
+            ),
+            401,
+        ),
+        (
+            "no exp",
+            key.sign(
+                "ES256",
+                &header,
+                &claims(&|c| {
+                    c.as_object_mut().unwrap().remove("exp");
+                }),
+            ),
+            401,
+        ),
+        (
+            "tampered",
+            tamper(&good, &claims(&|c| c["scope"] = json!("orders admin"))),
+            401,
+        ),
+        ("alg none", unsecured(&header, &claims(&|_| {})), 401),
+        (
+            "without the scope",
+            key.sign(
+                "ES256",
+                &header,
+                &claims(&|c| c["scope"] = json!("reports")),
+            ),
+            403,
+        ),
+    ];
+    for (what, token, status) in refused {
+        let a = get(&s, "/gateway/orders/x", Some(&token)).await;
+        assert_eq!(a.status, status, "{what}: {}", a.body);
+        let code = if status == 401 {
+            "invalid_token"
+        } else {
+            "insufficient_scope"
+        };
+        assert_eq!(a.error(), code, "{what}");
+        assert!(a.challenge().contains(code), "{what}: {}", a.challenge());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
