@@ -113,7 +113,7 @@ pub async fn serve(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
         with_deadline(stop_requested(), grace).await;
         let _ = stop_tx.send(true);
     });
-    let mut servers = Vec::new();
+    let mut servers = tokio::task::JoinSet::new();
     for (i, l) in bound.into_iter().enumerate() {
         let addr = l.local_addr()?;
         let mut routes = axum::Router::new();
@@ -147,14 +147,14 @@ pub async fn serve(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
             );
         }
         let mut rx = stop_rx.clone();
-        servers.push(tokio::spawn(listeners::run(
+        servers.spawn(listeners::run(
             l,
             router,
             cfg.server.max_connections,
             async move {
                 let _ = rx.wait_for(|stop| *stop).await;
             },
-        )));
+        ));
     }
 
     tracing::info!(%primary, %issuer, backend = app.svc.store.backend(), "tollgate listening");
@@ -168,8 +168,9 @@ pub async fn serve(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
             "http"
         }
     );
-    for s in servers {
-        s.await.context("listener task")??;
+    // The first listener to fail ends the process (with its error).
+    while let Some(done) = servers.join_next().await {
+        done.context("listener task")??;
     }
     // Stop purging before the final flush: a purge batch cut short is rolled
     // back and simply done again by the next run or node.

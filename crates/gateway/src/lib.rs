@@ -51,6 +51,8 @@ pub struct Gateway {
     remote: validate::Remote,
     upstreams: proxy::Upstreams,
     budgets: limits::Budgets,
+    /// Token values our store does not know (see `validate::local`).
+    local_misses: moka::future::Cache<tollgate_core::TokenHash, ()>,
 }
 
 impl Gateway {
@@ -73,6 +75,10 @@ impl Gateway {
         let gw = Arc::new(Self {
             app,
             budgets: limits::Budgets::new(settings.budget_capacity),
+            local_misses: moka::future::Cache::builder()
+                .max_capacity(settings.validation_cache_capacity)
+                .time_to_live(Duration::from_secs(300))
+                .build(),
             settings,
             registry: Registry::default(),
             remote,
@@ -343,7 +349,7 @@ impl Gateway {
         let mut refused: Option<&'static str> = None;
         for name in ordered {
             let verdict = if name == LOCAL {
-                match validate::local(&self.app.svc, token).await? {
+                match validate::local(&self.app.svc, &self.local_misses, token).await? {
                     Verdict::Invalid(why) => return Err(GatewayError::invalid_token(why)),
                     v => v,
                 }

@@ -172,13 +172,32 @@ pub fn rewrite(mut req: Request<Body>, f: &Forward<'_>) -> Result<Request<Body>,
     let uri: Uri = target
         .parse()
         .map_err(|_| GatewayError::invalid_request("the request path cannot be forwarded"))?;
+    // An HTTP/2 caller names the host in `:authority`, not in `Host`.
+    let authority = req
+        .uri()
+        .authority()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
     *req.uri_mut() = uri;
     // hyper sends HTTP/1.1 upstream whatever the caller spoke.
     *req.version_mut() = axum::http::Version::HTTP_11;
 
     let h = req.headers_mut();
-    let host = h.remove(header::HOST);
+    let host = h.remove(header::HOST).or(authority);
     strip_hop_by_hop(h);
+    // HTTP/2 may split cookies over several fields; HTTP/1.1 wants one
+    // (RFC 9113 §8.2.3).
+    if h.get_all(header::COOKIE).iter().nth(1).is_some() {
+        let joined = h
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join("; ");
+        h.remove(header::COOKIE);
+        if let Ok(v) = HeaderValue::from_str(&joined) {
+            h.insert(header::COOKIE, v);
+        }
+    }
     let reserved: Vec<HeaderName> = h.keys().filter(|k| is_reserved(k)).cloned().collect();
     for k in reserved {
         h.remove(k);
@@ -280,6 +299,23 @@ mod tests {
         let mut f = fwd(&s, "", None);
         f.query = None;
         assert_eq!(rewrite(req, &f).unwrap().uri(), "http://127.0.0.1:9000/");
+    }
+
+    #[test]
+    fn http2_callers() {
+        let s = service("http://127.0.0.1:9000/api");
+        let req = Request::builder()
+            .uri("https://gw.example:8443/gateway/orders/x")
+            .version(axum::http::Version::HTTP_2)
+            .header("cookie", "a=1")
+            .header("cookie", "b=2")
+            .body(Body::empty())
+            .unwrap();
+        let out = rewrite(req, &fwd(&s, "/x", None)).unwrap();
+        assert_eq!(out.headers()["x-forwarded-host"], "gw.example:8443");
+        assert_eq!(out.headers()["cookie"], "a=1; b=2");
+        assert_eq!(out.headers().get_all("cookie").iter().count(), 1);
+        assert_eq!(out.version(), axum::http::Version::HTTP_11);
     }
 
     #[test]

@@ -58,16 +58,29 @@ pub enum Verdict {
 
 /// This Tollgate's tokens, through the authorization server's own lookup
 /// and cache (which revocation invalidates at once on this node).
-pub async fn local(svc: &Services, token: &str) -> Result<Verdict, GatewayError> {
+///
+/// `misses` remembers values the store does not know. A token is committed
+/// before it is handed out, so a value unknown now stays unknown; without
+/// this, every call with a third party's token on a service that also
+/// accepts ours would cost a database round trip.
+pub async fn local(
+    svc: &Services,
+    misses: &Cache<TokenHash, ()>,
+    token: &str,
+) -> Result<Verdict, GatewayError> {
     let Some(hash) = tollgate_authz::issue::lookup_hash(svc, token) else {
         // A JWT that is not ours (another issuer, or a forgery).
         return Ok(Verdict::Unknown);
     };
+    if misses.contains_key(&hash) {
+        return Ok(Verdict::Unknown);
+    }
     let record = svc.token(&hash).await.map_err(|e| {
         tracing::warn!(error = %e, "token lookup failed; refusing the call");
         GatewayError::unavailable("the token store cannot be reached; try again shortly")
     })?;
     let Some(t) = record else {
+        misses.insert(hash, ()).await;
         return Ok(Verdict::Unknown);
     };
     let now = svc.now();
