@@ -294,3 +294,16 @@ async fn verify_secret(svc: &Services, client: &Client, presented: &str) -> bool
     }
     ok
 }
+
+/// The `Authorization` value of HTTP Basic client authentication: id and
+/// secret form-encoded first (RFC 6749 §2.3.1), then joined and base64ed.
+pub fn basic_authorization(client_id: &str, secret: &str) -> String {
+    use base64::Engine;
+    let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let cred = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        enc(client_id),
+        enc(secret)
+    ));
+    format!("Basic {cred}")
+}

@@ -36,7 +36,8 @@ fn method_label(m: &Method) -> &'static str {
     }
 }
 
-fn status_class(status: u16) -> &'static str {
+/// `2xx`, `4xx`, …: the status label of every latency and request metric.
+pub fn status_class(status: u16) -> &'static str {
     match status {
         100..=199 => "1xx",
         200..=299 => "2xx",

@@ -1,7 +1,10 @@
 //! The gateway's Prometheus series. Label values come from bounded sets:
-//! registered service names, registered client ids (or `anonymous`), status
+//! registered service names, this server's registered client ids, names of
+//! registered authorization servers (for their tokens), `anonymous`, status
 //! classes; never raw request data.
 use std::time::Duration;
+
+use tollgate_authz::telemetry::status_class;
 
 pub const REQUESTS: &str = "tollgate_gateway_requests_total";
 pub const DURATION: &str = "tollgate_gateway_request_duration_seconds";
@@ -16,16 +19,6 @@ pub struct Labels {
     pub service: String,
     /// The token's client id; empty for an anonymous or refused call.
     pub consumer: String,
-}
-
-fn status_class(status: u16) -> &'static str {
-    match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
-    }
 }
 
 impl Labels {

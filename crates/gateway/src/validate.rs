@@ -16,6 +16,7 @@ use moka::future::Cache;
 use serde_json::Value;
 use tollgate_authz::Services;
 use tollgate_authz::assertion::RemoteKeys;
+use tollgate_authz::client_auth::basic_authorization;
 use tollgate_core::{TokenHash, TokenKind};
 use tollgate_jose::Alg;
 use tollgate_jose::jwt::{self, ClaimRules, Verifier};
@@ -237,12 +238,13 @@ impl Remote {
                 server.name
             ))
         };
-        // RFC 6749 §2.3.1: the credentials are form-encoded before Basic.
-        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
         let resp = self
             .http
             .post(url.clone())
-            .basic_auth(enc(id), Some(enc(server.secret.as_deref().unwrap_or(""))))
+            .header(
+                "authorization",
+                basic_authorization(id, server.secret.as_deref().unwrap_or("")),
+            )
             .header("accept", "application/json")
             .form(&[("token", token), ("token_type_hint", "access_token")])
             .timeout(Duration::from_millis(server.spec.timeout_ms))
@@ -360,36 +362,35 @@ fn int_claim(c: &serde_json::Map<String, Value>, k: &str) -> Option<i64> {
         .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)))
 }
 
-fn principal_from_claims(source: &Arc<str>, c: &serde_json::Map<String, Value>) -> Principal {
-    let scopes = match c.get("scope") {
-        Some(Value::String(s)) => s
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        // Some servers send `scp` (or `scope`) as an array.
-        _ => match c.get("scp") {
-            Some(Value::Array(a)) => a
-                .iter()
+/// A claim that is a space-separated string or an array of strings (`scope`
+/// is the first in RFC 8693/9068; some servers send arrays, or `scp`).
+fn words(v: Option<&Value>) -> Option<Vec<String>> {
+    match v? {
+        Value::String(s) => Some(
+            s.split(' ')
+                .filter(|w| !w.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        ),
+        Value::Array(a) => Some(
+            a.iter()
                 .filter_map(Value::as_str)
                 .map(str::to_owned)
                 .collect(),
-            Some(Value::String(s)) => s
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            _ => Vec::new(),
-        },
-    };
+        ),
+        _ => None,
+    }
+}
+
+fn principal_from_claims(source: &Arc<str>, c: &serde_json::Map<String, Value>) -> Principal {
+    let scopes = words(c.get("scope"))
+        .or_else(|| words(c.get("scp")))
+        .unwrap_or_default();
+    // `aud` is a single string or an array (RFC 7519 §4.1.3); a string is
+    // one audience, even with spaces in it.
     let audience = match c.get("aud") {
         Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect(),
-        _ => Vec::new(),
+        other => words(other).unwrap_or_default(),
     };
     Principal {
         source: source.clone(),

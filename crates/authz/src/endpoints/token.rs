@@ -226,14 +226,8 @@ async fn token_service_request(
     }
     let mut out = HeaderMap::new();
     if basic {
-        use base64::Engine;
-        let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-        let cred = base64::engine::general_purpose::STANDARD.encode(format!(
-            "{}:{}",
-            enc(&b.client_id),
-            enc(&b.client_secret)
-        ));
-        if let Ok(v) = axum::http::HeaderValue::from_str(&format!("Basic {cred}")) {
+        let value = crate::client_auth::basic_authorization(&b.client_id, &b.client_secret);
+        if let Ok(v) = axum::http::HeaderValue::from_str(&value) {
             out.insert(axum::http::header::AUTHORIZATION, v);
         }
     } else {

@@ -1,203 +1,16 @@
-//! Managing services, consumers and third-party servers: the operations the
-//! admin API and the CLI share. They write to the store; a running gateway
-//! picks the change up through the store's generation (at once when the
-//! caller holds the gateway and calls `Gateway::reload`).
+//! Consumers: an application consuming a service, its approval, and the
+//! scopes its client is registered with because of it.
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tollgate_authz::clients::{self, NewClient};
 use tollgate_authz::{Error, Services};
-use tollgate_core::{
-    ClientType, GrantType, OAuthError, ScopeMatching, ScopeSet, TokenSettingsOverride,
-};
-use tollgate_store::{AuthServerRecord, ConsumerRecord, ConsumerStatus, ServiceRecord, StoreError};
+use tollgate_core::{ClientType, GrantType, ScopeMatching, ScopeSet, TokenSettingsOverride};
+use tollgate_store::{ConsumerRecord, ConsumerStatus};
 
-use crate::registry::SECRET_CONTEXT;
-use crate::spec::{AuthServerSpec, ConsumerSettings, ServiceSpec, valid_alias, valid_name};
-
-fn invalid(msg: impl Into<String>) -> Error {
-    Error::OAuth(OAuthError::invalid_request(msg.into()))
-}
-
-fn conflict_or(e: StoreError, what: String) -> Error {
-    match e {
-        StoreError::Conflict => Error::Conflict(what),
-        StoreError::NotFound => Error::NotFound(what),
-        e => e.into(),
-    }
-}
-
-/// A service as shown to operators.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ServiceView {
-    pub name: String,
-    pub alias: String,
-    /// Where callers reach it, relative to the gateway's base URL.
-    pub path: String,
-    /// The scopes a token must carry.
-    pub required_scopes: Vec<String>,
-    pub spec: ServiceSpec,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-fn view(rec: ServiceRecord, prefix: &str) -> Result<ServiceView, Error> {
-    let spec: ServiceSpec = serde_json::from_value(rec.spec)
-        .map_err(|e| clients_internal(format!("stored service '{}': {e}", rec.name)))?;
-    Ok(ServiceView {
-        path: format!("{prefix}/{}/", rec.alias),
-        required_scopes: spec.required_scopes(&rec.name),
-        name: rec.name,
-        alias: rec.alias,
-        spec,
-        created_at: rec.created_at,
-        updated_at: rec.updated_at,
-    })
-}
-
-fn clients_internal(msg: String) -> Error {
-    tracing::error!(error = %msg, "internal error");
-    Error::OAuth(OAuthError::ServerError("internal error".into()))
-}
-
-fn to_json<T: Serialize>(v: &T) -> Result<serde_json::Value, Error> {
-    serde_json::to_value(v).map_err(|e| clients_internal(e.to_string()))
-}
-
-async fn check_validators(svc: &Services, spec: &ServiceSpec) -> Result<(), Error> {
-    for v in &spec.validators {
-        if v != crate::spec::LOCAL && svc.store.get_auth_server(v).await?.is_none() {
-            return Err(invalid(format!(
-                "validators: no authorization server is named '{v}' (add it with `tollgate authserver add`)"
-            )));
-        }
-    }
-    Ok(())
-}
-
-pub async fn create_service(
-    svc: &Services,
-    prefix: &str,
-    name: &str,
-    alias: Option<&str>,
-    mut spec: ServiceSpec,
-) -> Result<ServiceView, Error> {
-    if !valid_name(name) {
-        return Err(invalid(
-            "a service name is letters, digits, '-', '.', '_' or '~' (at most 64)",
-        ));
-    }
-    let alias = alias.unwrap_or(name);
-    if !valid_alias(alias) {
-        return Err(invalid(
-            "an alias is one path segment of letters, digits, '-', '.', '_' or '~'",
-        ));
-    }
-    spec.validate().map_err(invalid)?;
-    check_validators(svc, &spec).await?;
-    let now = svc.now();
-    let rec = ServiceRecord {
-        name: name.to_owned(),
-        alias: alias.to_owned(),
-        spec: to_json(&spec)?,
-        created_at: now,
-        updated_at: now,
-    };
-    svc.store.create_service(&rec).await.map_err(|e| {
-        conflict_or(
-            e,
-            format!("a service named '{name}' or published at '{alias}' already exists"),
-        )
-    })?;
-    svc.audit(
-        "service.created",
-        None,
-        "ok",
-        None,
-        json!({"service": name}),
-    );
-    view(rec, prefix)
-}
-
-/// Replaces a service's policy (and alias). The whole spec is given, so
-/// an update is what `show --json` printed, edited.
-pub async fn update_service(
-    svc: &Services,
-    prefix: &str,
-    name: &str,
-    alias: Option<&str>,
-    mut spec: ServiceSpec,
-) -> Result<ServiceView, Error> {
-    let Some(mut rec) = svc.store.get_service(name).await? else {
-        return Err(Error::NotFound(format!("service '{name}'")));
-    };
-    if let Some(a) = alias {
-        if !valid_alias(a) {
-            return Err(invalid(
-                "an alias is one path segment of unreserved characters",
-            ));
-        }
-        a.clone_into(&mut rec.alias);
-    }
-    spec.validate().map_err(invalid)?;
-    check_validators(svc, &spec).await?;
-    rec.spec = to_json(&spec)?;
-    rec.updated_at = svc.now();
-    svc.store
-        .update_service(&rec)
-        .await
-        .map_err(|e| conflict_or(e, format!("service '{name}' (alias '{}')", rec.alias)))?;
-    // New required scopes reach the clients of approved consumers, so they
-    // keep getting tokens the service accepts.
-    let required = spec.required_scopes(name);
-    for c in svc.store.list_consumers(Some(name)).await? {
-        if c.status == ConsumerStatus::Approved {
-            grant_scopes(svc, &c.client_id, &required).await?;
-        }
-    }
-    svc.audit(
-        "service.updated",
-        None,
-        "ok",
-        None,
-        json!({"service": name}),
-    );
-    view(rec, prefix)
-}
-
-pub async fn get_service(svc: &Services, prefix: &str, name: &str) -> Result<ServiceView, Error> {
-    match svc.store.get_service(name).await? {
-        Some(r) => view(r, prefix),
-        None => Err(Error::NotFound(format!("service '{name}'"))),
-    }
-}
-
-pub async fn list_services(svc: &Services, prefix: &str) -> Result<Vec<ServiceView>, Error> {
-    svc.store
-        .list_services()
-        .await?
-        .into_iter()
-        .map(|r| view(r, prefix))
-        .collect()
-}
-
-/// Deletes the service and its consumers. Clients created for them stay
-/// (they may consume other services); the service's scope stops mattering.
-pub async fn delete_service(svc: &Services, name: &str) -> Result<(), Error> {
-    if !svc.store.delete_service(name).await? {
-        return Err(Error::NotFound(format!("service '{name}'")));
-    }
-    svc.audit(
-        "service.deleted",
-        None,
-        "ok",
-        None,
-        json!({"service": name}),
-    );
-    Ok(())
-}
+use super::{conflict_or, invalid, load_spec, to_json};
+use crate::spec::{ConsumerSettings, ServiceSpec};
 
 /// A consumer as shown to operators, and the seed's "OAuth2 Identification
 /// Details" when it was just created.
@@ -238,18 +51,13 @@ fn consumer_view(svc: &Services, rec: ConsumerRecord, scope: &[String]) -> Consu
     }
 }
 
-async fn load_spec(svc: &Services, service: &str) -> Result<(ServiceRecord, ServiceSpec), Error> {
-    let Some(rec) = svc.store.get_service(service).await? else {
-        return Err(Error::NotFound(format!("service '{service}'")));
-    };
-    let spec: ServiceSpec = serde_json::from_value(rec.spec.clone())
-        .map_err(|e| clients_internal(format!("stored service '{service}': {e}")))?;
-    Ok((rec, spec))
-}
-
 /// Adds scopes to a client's registered ones: what lets it obtain tokens
 /// for a service it consumes.
-async fn grant_scopes(svc: &Services, client_id: &str, scopes: &[String]) -> Result<(), Error> {
+pub(crate) async fn grant_scopes(
+    svc: &Services,
+    client_id: &str,
+    scopes: &[String],
+) -> Result<(), Error> {
     edit_scopes(svc, client_id, |set| {
         set.extend(scopes.iter().cloned());
     })
@@ -501,120 +309,5 @@ pub async fn delete_consumer(svc: &Services, service: &str, client_id: &str) -> 
     {
         return Err(e);
     }
-    Ok(())
-}
-
-/// A third-party authorization server as shown: never its secret.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct AuthServerView {
-    pub name: String,
-    pub spec: AuthServerSpec,
-    pub has_client_secret: bool,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-fn server_view(rec: AuthServerRecord) -> Result<AuthServerView, Error> {
-    let spec = serde_json::from_value(rec.spec)
-        .map_err(|e| clients_internal(format!("stored authorization server: {e}")))?;
-    Ok(AuthServerView {
-        name: rec.name,
-        spec,
-        has_client_secret: rec.secret_encrypted.is_some(),
-        created_at: rec.created_at,
-        updated_at: rec.updated_at,
-    })
-}
-
-/// Adds or replaces (`replace`) a third-party server. The secret is
-/// encrypted under the master key; `None` on a replace keeps the old one.
-pub async fn put_auth_server(
-    svc: &Services,
-    name: &str,
-    spec: AuthServerSpec,
-    secret: Option<&str>,
-    replace: bool,
-) -> Result<AuthServerView, Error> {
-    if !valid_alias(name) || name == crate::spec::LOCAL {
-        return Err(invalid(
-            "a server name is letters, digits, '-', '.', '_' or '~', and not 'local'",
-        ));
-    }
-    let existing = svc.store.get_auth_server(name).await?;
-    let sealed = match secret {
-        Some(s) => Some(
-            svc.master
-                .seal(SECRET_CONTEXT, s.as_bytes())
-                .map_err(|e| clients_internal(e.to_string()))?,
-        ),
-        None => existing.as_ref().and_then(|e| e.secret_encrypted.clone()),
-    };
-    spec.validate(sealed.is_some()).map_err(invalid)?;
-    let now = svc.now();
-    let rec = AuthServerRecord {
-        name: name.to_owned(),
-        spec: to_json(&spec)?,
-        secret_encrypted: sealed,
-        created_at: existing.as_ref().map_or(now, |e| e.created_at),
-        updated_at: now,
-    };
-    let what = format!("authorization server '{name}'");
-    if replace {
-        if existing.is_none() {
-            return Err(Error::NotFound(what));
-        }
-        svc.store.update_auth_server(&rec).await
-    } else {
-        svc.store.create_auth_server(&rec).await
-    }
-    .map_err(|e| conflict_or(e, format!("{what} already exists")))?;
-    svc.audit(
-        "authserver.saved",
-        None,
-        "ok",
-        None,
-        json!({"server": name}),
-    );
-    server_view(rec)
-}
-
-pub async fn get_auth_server(svc: &Services, name: &str) -> Result<AuthServerView, Error> {
-    match svc.store.get_auth_server(name).await? {
-        Some(r) => server_view(r),
-        None => Err(Error::NotFound(format!("authorization server '{name}'"))),
-    }
-}
-
-pub async fn list_auth_servers(svc: &Services) -> Result<Vec<AuthServerView>, Error> {
-    svc.store
-        .list_auth_servers()
-        .await?
-        .into_iter()
-        .map(server_view)
-        .collect()
-}
-
-/// Refuses while a service names the server (it would fail closed).
-pub async fn delete_auth_server(svc: &Services, name: &str) -> Result<(), Error> {
-    for s in svc.store.list_services().await? {
-        let spec: Option<ServiceSpec> = serde_json::from_value(s.spec).ok();
-        if spec.is_some_and(|sp| sp.validators.iter().any(|v| v == name)) {
-            return Err(Error::Conflict(format!(
-                "service '{}' validates its tokens with '{name}'; change it first",
-                s.name
-            )));
-        }
-    }
-    if !svc.store.delete_auth_server(name).await? {
-        return Err(Error::NotFound(format!("authorization server '{name}'")));
-    }
-    svc.audit(
-        "authserver.deleted",
-        None,
-        "ok",
-        None,
-        json!({"server": name}),
-    );
     Ok(())
 }
