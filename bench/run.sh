@@ -664,6 +664,197 @@ ensure_wrk() {
     fi
 }
 
+# ------------------------------------------------------ gateway proxying ---
+#
+# upstream_direct, gateway_opaque_sqlite, gateway_jwt_sqlite, nginx_proxy:
+# the same trivial upstream (the ceiling server, one instance for the whole
+# run on its own port) called directly, through Tollgate's gateway with a
+# bearer token (opaque or JWT), and through nginx as a plain reverse proxy
+# without authentication. All GET. The gateway and nginx lines add
+# added_p50_ms / added_p99_ms: their p50 / p99 minus upstream_direct's at the
+# same concurrency (when upstream_direct ran earlier in the same invocation).
+
+UP_PID=""
+UP_URL=""
+declare -A DIRECT_P50=()
+declare -A DIRECT_P99=()
+
+# The shared upstream: started on first use, stopped at the end of the run.
+ensure_upstream() {
+    [ -n "$UP_PID" ] && kill -0 "$UP_PID" 2>/dev/null && return 0
+    local logf="$WORK/upstream.out"
+    "$CEILING_BIN" 127.0.0.1:0 >"$logf" 2>&1 &
+    UP_PID=$!
+    PIDS+=("$UP_PID")
+    UP_URL="$(wait_listen "$logf" "$UP_PID")"
+    UP_PORT="${UP_URL##*:}"
+    log "upstream (ceiling server) at $UP_URL, pid $UP_PID"
+}
+
+stop_upstream() {
+    [ -n "$UP_PID" ] || return 0
+    kill "$UP_PID" 2>/dev/null || true
+    wait "$UP_PID" 2>/dev/null || true
+    UP_PID=""
+}
+
+# AFTER_RUN hook of upstream_direct: remember its percentiles.
+direct_after_run() { # CONCURRENCY JSON_OUT
+    read -r DIRECT_P50[$1] DIRECT_P99[$1] < <(python3 -c 'import json,sys
+s = json.load(open(sys.argv[1])); print(s["p50_ms"], s["p99_ms"])' "$2")
+}
+
+# AFTER_RUN hook of the proxies: added latency versus upstream_direct.
+added_after_run() { # CONCURRENCY JSON_OUT
+    [ -n "${DIRECT_P50[$1]:-}" ] || return 0
+    EXTRA_JSON="$(python3 -c 'import json,sys
+s = json.load(open(sys.argv[1]))
+print(json.dumps({"added_p50_ms": round(s["p50_ms"] - float(sys.argv[2]), 3),
+                  "added_p99_ms": round(s["p99_ms"] - float(sys.argv[3]), 3)}, separators=(",", ":")))' \
+        "$2" "${DIRECT_P50[$1]}" "${DIRECT_P99[$1]}")"
+}
+
+scenario_upstream_direct() {
+    ensure_upstream
+    AFTER_RUN=direct_after_run measure upstream_direct "$UP_URL/" "" ""
+}
+
+# wait_status URL EXPECTED SECONDS [HEADER]: polls until URL answers EXPECTED.
+wait_status() {
+    local url="$1" want="$2" secs="$3" header="${4:-}" i code
+    for i in $(seq 1 $((secs * 10))); do
+        if [ -n "$header" ]; then
+            code="$(curl -s -o /dev/null -w '%{http_code}' -H "$header" "$url" || true)"
+        else
+            code="$(curl -s -o /dev/null -w '%{http_code}' "$url" || true)"
+        fi
+        [ "$code" = "$want" ] && return 0
+        sleep 0.1
+    done
+    log "$url still answers $code (wanted $want) after ${secs}s"
+    return 1
+}
+
+# gateway_consumer APP: a consumer of service "up" (creates its client);
+# sets CONSUMER_ID and CONSUMER_BASIC.
+gateway_consumer() {
+    local out
+    out="$("$TOLLGATE_BIN" --json service consume up --app "$1")" \
+        || die "tollgate service consume up --app $1 failed"
+    CONSUMER_ID="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])' <<<"$out")"
+    CONSUMER_BASIC="$(python3 -c 'import json,sys; d = json.load(sys.stdin); print(d["client_id"] + ":" + d["client_secret"])' <<<"$out" | tr -d '\n' | base64 -w0)"
+}
+
+# gateway_token: a client_credentials token (scope=up) for CONSUMER_BASIC.
+gateway_token() {
+    local resp
+    resp="$(curl -fsS -H "Authorization: Basic $CONSUMER_BASIC" -d 'grant_type=client_credentials&scope=up' \
+        "$SERVER_URL/oauth2/token")" || die "could not obtain a gateway token from $SERVER_URL"
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])' <<<"$resp"
+}
+
+# Tollgate's gateway in front of the shared upstream: service "up" (scope
+# "up") added through the CLI while the server runs (it reloads services
+# every gateway.reload_interval_ms), one consumer; with FORMAT=jwt its client
+# is switched to JWT access tokens (seen by the server within
+# cache.client_ttl_secs).
+scenario_gateway() { # BACKEND NAME FORMAT
+    local token i
+    ensure_upstream
+    start_tollgate "$1"
+    "$TOLLGATE_BIN" service add up --upstream "$UP_URL/" >/dev/null \
+        || die "tollgate service add up failed"
+    gateway_consumer "bench-$3"
+    if [ "$3" = jwt ]; then
+        "$TOLLGATE_BIN" client set-token-format "$CONSUMER_ID" jwt >/dev/null \
+            || die "tollgate client set-token-format $CONSUMER_ID jwt failed"
+        # The server caches clients (cache.client_ttl_secs, 5 s by default).
+        for i in $(seq 1 30); do
+            token="$(gateway_token)"
+            case "$token" in *.*.*) break ;; esac
+            sleep 0.5
+        done
+        case "$token" in
+            *.*.*) log "$2: JWT access token (${#token} bytes)" ;;
+            *) die "$2: still an opaque token after 15 s of client set-token-format jwt" ;;
+        esac
+    else
+        token="$(gateway_token)"
+        case "$token" in
+            *.*.*) log "note: $2: the server issued a JWT where an opaque token was expected" ;;
+        esac
+    fi
+    # The running server picks the service up within gateway.reload_interval_ms.
+    wait_status "$SERVER_URL/gateway/up/" 200 15 "Authorization: Bearer $token" \
+        || die "$2: GET /gateway/up/ with the token never answered 200"
+    AFTER_RUN=added_after_run measure "$2" "$SERVER_URL/gateway/up/" "" "Authorization: Bearer $token"
+    stop_server
+}
+
+ensure_nginx() {
+    command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] && return 0
+    log "installing nginx-light (apt-get install -y nginx-light)"
+    (apt-get install -y nginx-light >&2 || { apt-get update >&2 && apt-get install -y nginx-light >&2; }) \
+        || die "nginx-light could not be installed"
+}
+
+# nginx as a plain reverse proxy (no authentication) in front of the shared
+# upstream: its own prefix, config, pid, logs and temp dirs under WORK, in
+# the foreground (daemon off), 2 workers, upstream keep-alive.
+scenario_nginx() { # NAME
+    local dir port nginx_bin
+    ensure_upstream
+    ensure_nginx
+    nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
+    dir="$(mktemp -d "$WORK/nginx.XXXX")"
+    mkdir -p "$dir/logs" "$dir/tmp/client" "$dir/tmp/proxy" "$dir/tmp/fastcgi" "$dir/tmp/uwsgi" "$dir/tmp/scgi"
+    port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    cat >"$dir/nginx.conf" <<NGINX
+worker_processes 2;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log warn;
+events {
+    worker_connections 4096;
+}
+http {
+    access_log off;
+    client_body_temp_path $dir/tmp/client;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    upstream up {
+        server 127.0.0.1:$UP_PORT;
+        keepalive 64;
+    }
+    server {
+        listen 127.0.0.1:$port;
+        location / {
+            proxy_pass http://up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+NGINX
+    "$nginx_bin" -t -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log" >"$dir/test.out" 2>&1 \
+        || { cat "$dir/test.out" >&2; die "nginx -t failed"; }
+    "$nginx_bin" -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log" >"$dir/nginx.out" 2>&1 &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    SERVER_URL="http://127.0.0.1:$port"
+    wait_status "$SERVER_URL/" 200 15 || { cat "$dir/logs/error.log" >&2; die "nginx did not answer 200"; }
+    log "nginx ($("$nginx_bin" -v 2>&1 | sed 's/.*: //')) at $SERVER_URL, master pid $SERVER_PID"
+    AFTER_RUN=added_after_run measure "$1" "$SERVER_URL/" "" ""
+    # SIGTERM: nginx's fast shutdown (master and workers).
+    stop_server
+    if [ -s "$dir/logs/error.log" ]; then
+        log "nginx error log (last lines):"
+        tail -n 5 "$dir/logs/error.log" | sed 's/^/[bench]   /' >&2
+    fi
+}
+
 # ------------------------------------------------------------------- main ---
 
 ensure_loadgen
@@ -705,7 +896,12 @@ for s in $SCENARIOS; do
         refresh_preserve_sqlite) scenario_refresh_preserve sqlite refresh_preserve_sqlite ;;
         jwt_issuance_sqlite) scenario_jwt_issuance sqlite jwt_issuance_sqlite ;;
         private_key_jwt_sqlite) scenario_private_key_jwt sqlite private_key_jwt_sqlite ;;
+        upstream_direct) scenario_upstream_direct ;;
+        gateway_opaque_sqlite) scenario_gateway sqlite gateway_opaque_sqlite opaque ;;
+        gateway_jwt_sqlite) scenario_gateway sqlite gateway_jwt_sqlite jwt ;;
+        nginx_proxy) scenario_nginx nginx_proxy ;;
         *) die "unknown scenario '$s'" ;;
     esac
 done
+stop_upstream
 log "done: $RESULTS"
