@@ -120,14 +120,17 @@ pub async fn serve(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
         if l.serves(Surface::Oauth) {
             routes = routes.merge(tollgate_authz::routes(app.clone()));
         }
-        if l.serves(Surface::Gateway) {
-            routes = routes.merge(tollgate_gateway::routes(gateway.clone()));
-        }
         if l.serves(Surface::Admin) {
             routes = routes.merge(tollgate_admin::router(admin.clone()));
         }
-        let router =
-            tollgate_authz::edge(routes).layer(axum::Extension(ListenerScheme(l.scheme())));
+        let mut router = tollgate_authz::edge(routes);
+        // Merged after the edge layers: the gateway keeps its own metrics
+        // per service and consumer and needs no request span or route
+        // histogram on its hot path (see gateway::routes).
+        if l.serves(Surface::Gateway) {
+            router = router.merge(tollgate_gateway::routes(gateway.clone()));
+        }
+        let router = router.layer(axum::Extension(ListenerScheme(l.scheme())));
         let surfaces: Vec<&str> = l
             .config
             .serves

@@ -50,6 +50,9 @@ pub enum GatewayError {
     /// reached: fail closed, call nothing upstream.
     #[error("unavailable: {0}")]
     Unavailable(Desc),
+    /// A bug (a caught panic); the details are in the log.
+    #[error("internal error")]
+    Internal,
 }
 
 impl GatewayError {
@@ -74,6 +77,7 @@ impl GatewayError {
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -92,6 +96,7 @@ impl GatewayError {
             Self::BadGateway(_) => "bad_gateway",
             Self::GatewayTimeout(_) => "gateway_timeout",
             Self::Unavailable(_) => "temporarily_unavailable",
+            Self::Internal => "server_error",
         }
     }
 
@@ -110,6 +115,7 @@ impl GatewayError {
             Self::MethodNotAllowed { allow } => {
                 Cow::Owned(format!("this service accepts only {allow}"))
             }
+            Self::Internal => Cow::Borrowed("internal error"),
         }
     }
 

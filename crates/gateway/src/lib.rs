@@ -50,8 +50,9 @@ pub struct Gateway {
     remote: validate::Remote,
     upstreams: proxy::Upstreams,
     budgets: limits::Budgets,
-    /// Token values our store does not know (see `validate::local`).
-    local_misses: moka::future::Cache<tollgate_core::TokenHash, ()>,
+    /// What the local validator remembers (see `validate::LocalCache`).
+    local: validate::LocalCache,
+    recorder: metrics::Recorder,
 }
 
 impl Gateway {
@@ -74,10 +75,8 @@ impl Gateway {
         let gw = Arc::new(Self {
             app,
             budgets: limits::Budgets::new(settings.budget_capacity),
-            local_misses: moka::future::Cache::builder()
-                .max_capacity(settings.validation_cache_capacity)
-                .time_to_live(Duration::from_secs(300))
-                .build(),
+            local: validate::LocalCache::new(settings.validation_cache_capacity),
+            recorder: metrics::Recorder::default(),
             settings,
             registry: Registry::default(),
             remote,
@@ -148,12 +147,13 @@ impl Gateway {
             Ok(r) => r,
             Err(e) => {
                 if matches!(e, GatewayError::Unavailable(_)) {
-                    tracing::warn!(service = %labels.service, error = %e, "gateway call refused");
+                    tracing::warn!(service = labels.service.as_deref().unwrap_or(""), error = %e, "gateway call refused");
                 }
                 e.into_response_with(&self.settings.realm)
             }
         };
-        labels.record(resp.status().as_u16(), start.elapsed());
+        self.recorder
+            .record(&labels, resp.status().as_u16(), start.elapsed());
         resp
     }
 
@@ -188,7 +188,7 @@ impl Gateway {
                 .into(),
             ));
         };
-        labels.service = service.name.to_string();
+        labels.service = Some(service.name.clone());
         let rest = if service.spec.case_insensitive {
             rest.to_ascii_lowercase()
         } else {
@@ -340,4 +340,8 @@ pub fn routes(gw: Arc<Gateway>) -> Router {
         .route(&format!("{prefix}/"), any(h))
         .route(&format!("{prefix}/{{*rest}}"), any(h))
         .with_state(gw)
+        // A panic is a 500 in JSON, never a dropped connection.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            GatewayError::Internal.into_response_with("tollgate")
+        }))
 }

@@ -35,7 +35,7 @@ impl Gateway {
         let mut refused: Option<&'static str> = None;
         for name in ordered {
             let verdict = if name == LOCAL {
-                match validate::local(&self.app.svc, &self.local_misses, token).await? {
+                match validate::local(&self.app.svc, &self.local, token).await? {
                     Verdict::Invalid(why) => return Err(GatewayError::invalid_token(why)),
                     v => v,
                 }

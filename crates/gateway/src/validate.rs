@@ -57,23 +57,61 @@ pub enum Verdict {
     Unknown,
 }
 
+/// What `local` remembers between calls.
+pub struct LocalCache {
+    /// Values the store does not know. A token is committed before it is
+    /// handed out, so a value unknown now stays unknown; without this, every
+    /// call with a third party's token on a service that also accepts ours
+    /// would cost a database round trip.
+    misses: Cache<TokenHash, ()>,
+    /// JWT access tokens of ours whose signature verified, by the SHA-256
+    /// of the whole token, to the key of their stored record: the signature
+    /// is checked once per token, not once per call (the record, which
+    /// revocation marks, is still read every time).
+    verified: Cache<TokenHash, TokenHash>,
+}
+
+impl LocalCache {
+    pub fn new(capacity: u64) -> Self {
+        let ttl = Duration::from_secs(300);
+        Self {
+            misses: Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(ttl)
+                .build(),
+            verified: Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(ttl)
+                .build(),
+        }
+    }
+
+    async fn record_key(&self, svc: &Services, token: &str) -> Option<TokenHash> {
+        if !token.contains('.') {
+            return Some(token_hash(token));
+        }
+        let whole = token_hash(token);
+        if let Some(key) = self.verified.get(&whole).await {
+            return Some(key);
+        }
+        let key = tollgate_authz::issue::lookup_hash(svc, token)?;
+        self.verified.insert(whole, key).await;
+        Some(key)
+    }
+}
+
 /// This Tollgate's tokens, through the authorization server's own lookup
 /// and cache (which revocation invalidates at once on this node).
-///
-/// `misses` remembers values the store does not know. A token is committed
-/// before it is handed out, so a value unknown now stays unknown; without
-/// this, every call with a third party's token on a service that also
-/// accepts ours would cost a database round trip.
 pub async fn local(
     svc: &Services,
-    misses: &Cache<TokenHash, ()>,
+    cache: &LocalCache,
     token: &str,
 ) -> Result<Verdict, GatewayError> {
-    let Some(hash) = tollgate_authz::issue::lookup_hash(svc, token) else {
+    let Some(hash) = cache.record_key(svc, token).await else {
         // A JWT that is not ours (another issuer, or a forgery).
         return Ok(Verdict::Unknown);
     };
-    if misses.contains_key(&hash) {
+    if cache.misses.contains_key(&hash) {
         return Ok(Verdict::Unknown);
     }
     let record = svc.token(&hash).await.map_err(|e| {
@@ -81,7 +119,7 @@ pub async fn local(
         GatewayError::unavailable("the token store cannot be reached; try again shortly")
     })?;
     let Some(t) = record else {
-        misses.insert(hash, ()).await;
+        cache.misses.insert(hash, ()).await;
         return Ok(Verdict::Unknown);
     };
     let now = svc.now();
