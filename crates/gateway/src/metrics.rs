@@ -72,8 +72,11 @@ impl Handles {
 /// two lock-free updates instead of building and looking up label sets.
 #[derive(Default)]
 pub struct Recorder {
-    handles: RwLock<HashMap<Arc<str>, HashMap<Arc<str>, Arc<Handles>>>>,
+    handles: RwLock<HashMap<Arc<str>, ByConsumer>>,
 }
+
+/// One service's handles, by consumer label.
+type ByConsumer = HashMap<Arc<str>, Arc<Handles>>;
 
 /// More (service, consumer) pairs than this and the handle cache starts
 /// afresh (the series stay in the exporter; only the shortcut is dropped).
