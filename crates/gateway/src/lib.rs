@@ -71,6 +71,7 @@ impl Gateway {
         let upstreams = proxy::Upstreams::new(
             Duration::from_millis(settings.connect_timeout_ms),
             settings.max_idle_per_host,
+            settings.upstream_ca_file.as_deref(),
         )?;
         let gw = Arc::new(Self {
             app,

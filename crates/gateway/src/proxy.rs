@@ -2,6 +2,8 @@
 //! both ways (no body is buffered), over pooled connections (the hyper-util
 //! legacy client, in this process and runtime).
 use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -11,6 +13,8 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 
 use crate::error::GatewayError;
 use crate::registry::Service;
@@ -44,15 +48,56 @@ pub struct Upstreams {
     client: Client<HttpsConnector<HttpConnector>, Body>,
 }
 
+/// The CA certificates https upstreams are verified against: the system's,
+/// plus `extra` (a PEM bundle, for upstreams behind a private CA).
+fn roots(extra: Option<&Path>) -> Result<rustls::RootCertStore, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    if !native.errors.is_empty() {
+        tracing::warn!(errors = ?native.errors, "some system CA certificates could not be read");
+    }
+    let (added, _) = roots.add_parsable_certificates(native.certs);
+    if let Some(path) = extra {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+            .map_err(|e| format!("gateway.upstream_ca_file {}: {e}", path.display()))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("gateway.upstream_ca_file {}: {e}", path.display()))?;
+        if certs.is_empty() {
+            return Err(format!(
+                "gateway.upstream_ca_file {} holds no certificate",
+                path.display()
+            ));
+        }
+        for c in certs {
+            roots
+                .add(c)
+                .map_err(|e| format!("gateway.upstream_ca_file {}: {e}", path.display()))?;
+        }
+    } else if added == 0 {
+        // Not fatal: plain-HTTP upstreams work, https ones fail to connect (502).
+        tracing::warn!("no system CA certificates found; https upstreams will not verify");
+    }
+    Ok(roots)
+}
+
 impl Upstreams {
-    pub fn new(connect_timeout: Duration, max_idle_per_host: usize) -> Result<Self, String> {
+    pub fn new(
+        connect_timeout: Duration,
+        max_idle_per_host: usize,
+        extra_ca: Option<&Path>,
+    ) -> Result<Self, String> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(connect_timeout));
         http.set_nodelay(true);
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS: {e}"))?
+            .with_root_certificates(roots(extra_ca)?)
+            .with_no_client_auth();
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| format!("loading the system's CA certificates: {e}"))?
+            .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);

@@ -35,6 +35,9 @@ pub struct GatewaySettings {
     /// caller comes through a proxy you trust); by default it is replaced
     /// by the caller's address.
     pub trust_forwarded_for: bool,
+    /// Extra CA certificates (PEM) for https upstreams behind a private CA,
+    /// besides the system's.
+    pub upstream_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for GatewaySettings {
@@ -51,6 +54,7 @@ impl Default for GatewaySettings {
             budget_capacity: 100_000,
             form_body_limit: 64 * 1024,
             trust_forwarded_for: false,
+            upstream_ca_file: None,
         }
     }
 }

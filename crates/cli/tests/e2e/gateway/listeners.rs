@@ -1,52 +1,11 @@
 //! Listeners: a TLS listener (certificate made in the test) serving the
 //! gateway and the token service, a primary listener that does not serve
 //! the gateway, and a listener whose address rules refuse the caller.
-use std::path::Path;
-use std::process::Command;
-
 use serde_json::{Value, json};
 
 use super::upstream::Upstream;
-use super::{add_service, answer, consume, token};
+use super::{add_service, answer, certificate, consume, token};
 use crate::harness::{Backend, Server};
-
-/// A self-signed server certificate for 127.0.0.1: (cert, key) paths.
-fn certificate(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let key = dir.join("tls.key");
-    let cert = dir.join("tls.crt");
-    let ok = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-addext",
-            "basicConstraints=critical,CA:FALSE",
-            "-addext",
-            "extendedKeyUsage=serverAuth",
-            "-days",
-            "2",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl");
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
-    (cert, key)
-}
 
 /// The address a secondary listener printed ("tollgate … listening on URL").
 fn listener_url(s: &Server, serves: &str) -> String {
@@ -169,5 +128,48 @@ deny = ["127.0.0.0/8"]
         "{}",
         a.body
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An https upstream (the Authlib server over TLS, its certificate from a
+/// private "CA"): refused (502) until `gateway.upstream_ca_file` trusts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_upstreams_with_a_private_ca() {
+    let dir = std::env::temp_dir().join(format!("tollgate-upstream-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = certificate(&dir);
+    let tls_upstream = super::authlib::AuthlibServer::start(
+        &dir,
+        &[("c", "s", "")],
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        tls_upstream.url.starts_with("https://"),
+        "{}",
+        tls_upstream.url
+    );
+
+    for (trusted, status) in [(false, 502), (true, 200)] {
+        let ca = cert.display().to_string();
+        let mut env: Vec<(&str, &str)> = super::FAST.to_vec();
+        if trusted {
+            env.push(("TOLLGATE_GATEWAY__UPSTREAM_CA_FILE", ca.as_str()));
+        }
+        let s = Server::start_with(Backend::Sqlite, &env, &[]).await;
+        add_service(&s, "secure", &format!("{}/", tls_upstream.url), &[]);
+        let (id, secret) = consume(&s, "secure", "app");
+        let t = token(&s, &id, &secret, "secure").await;
+        let a = super::eventually(&s, "/gateway/secure/stats", Some(&t), status).await;
+        if trusted {
+            assert!(a.body["introspections"].is_number(), "{}", a.body);
+        } else {
+            assert_eq!(a.error(), "bad_gateway", "{}", a.body);
+        }
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
