@@ -45,15 +45,27 @@ async fn demo_commands_work_as_printed() {
     assert!(out.contains("\n200\n"), "revocation answers 200: {out}");
     assert!(out.contains("{\"active\":false}"), "{out}");
     assert!(out.contains("\"registration_access_token\""), "{out}");
-    // The JWT bearer grant with the demo issuer's assertion.
-    // The last step: the JWT bearer grant with the demo issuer's assertion.
-    let last = out.lines().rev().find(|l| !l.trim().is_empty()).unwrap();
-    let granted: serde_json::Value = serde_json::from_str(last).expect("a JSON answer");
+    // Token answers for demo.read: step 1, the JWT bearer grant (step 9)
+    // and the JSON token service (step 10).
+    let granted = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["access_token"].is_string() && v["scope"] == "demo.read")
+        .count();
     assert!(
-        granted["access_token"].is_string(),
-        "the JWT bearer grant: {last}"
+        granted >= 3,
+        "step 1, the JWT bearer grant, the token service: {out}"
     );
-    assert_eq!(granted["scope"], "demo.read");
+    // Step 10: the gateway refuses a call without a token (RFC 6750)...
+    assert!(out.contains("HTTP/1.1 401"), "{out}");
+    assert!(
+        out.to_ascii_lowercase()
+            .contains("www-authenticate: bearer realm=\"tollgate\""),
+        "{out}"
+    );
+    // ...and the echo upstream sees the validated caller.
+    assert!(out.contains("\"x-tollgate-client-id\":\"demo\""), "{out}");
+    assert!(out.contains("\"path\":\"/echo/hello\""), "{out}");
     assert!(
         out.contains("\"client_name\":\"Demo client\""),
         "the admin API: {out}"
