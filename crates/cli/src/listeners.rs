@@ -187,7 +187,9 @@ pub async fn run(
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .keep_alive_timeout(Duration::from_secs(20));
-    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
+    let slots = Arc::new(tokio::sync::Semaphore::new(
+        max_connections.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+    ));
     tokio::pin!(shutdown);
     loop {
         // At most `max_connections` at once; the next accept waits for a slot.
@@ -229,6 +231,14 @@ pub async fn run(
             let _slot = slot;
             match tls {
                 None => {
+                    // The version sniffing below reads without a timeout: a
+                    // caller that connects and sends nothing would hold its
+                    // slot for ever.
+                    let mut first = [0u8; 1];
+                    match tokio::time::timeout(HEADER_READ_TIMEOUT, stream.peek(&mut first)).await {
+                        Ok(Ok(n)) if n > 0 => {}
+                        _ => return,
+                    }
                     let conn =
                         builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                     if let Err(e) = watcher.watch(conn.into_owned()).await {
@@ -251,6 +261,14 @@ pub async fn run(
                             tracing::debug!(%peer, "TLS handshake timed out");
                             return;
                         }
+                    };
+                    // ALPN already chose the protocol: no sniffing (which
+                    // would wait without a timeout for the first bytes).
+                    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+                    let builder = if h2 {
+                        builder.http2_only()
+                    } else {
+                        builder.http1_only()
                     };
                     let conn =
                         builder.serve_connection_with_upgrades(TokioIo::new(stream), service);

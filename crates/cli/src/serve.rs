@@ -108,10 +108,12 @@ pub async fn serve(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
     // One stop signal, shared by every listener; the grace period bounds
     // the wait for requests in flight.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
     let grace = Duration::from_secs(cfg.server.shutdown_grace_secs);
+    let signal_tx = stop_tx.clone();
     tokio::spawn(async move {
         with_deadline(stop_requested(), grace).await;
-        let _ = stop_tx.send(true);
+        let _ = signal_tx.send(true);
     });
     let mut servers = tokio::task::JoinSet::new();
     for (i, l) in bound.into_iter().enumerate() {
@@ -171,9 +173,19 @@ pub async fn serve(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
             "http"
         }
     );
-    // The first listener to fail ends the process (with its error).
+    // A listener that fails stops the others (they finish what is in
+    // flight), and the process still purges and flushes before it exits
+    // with that error.
+    let mut failure: Option<anyhow::Error> = None;
     while let Some(done) = servers.join_next().await {
-        done.context("listener task")??;
+        let result = done.context("listener task").and_then(|r| r);
+        if let Err(e) = result
+            && failure.is_none()
+        {
+            tracing::error!(error = %e, "a listener failed; stopping");
+            let _ = stop_tx.send(true);
+            failure = Some(e);
+        }
     }
     // Stop purging before the final flush: a purge batch cut short is rolled
     // back and simply done again by the next run or node.
@@ -181,6 +193,9 @@ pub async fn serve(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
         purge.abort();
     }
     app.svc.store.flush().await.context("flushing the store")?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -329,6 +329,7 @@ impl Gateway {
 /// The gateway's routes: `{prefix}` and everything under it, any method.
 pub fn routes(gw: Arc<Gateway>) -> Router {
     let prefix = gw.settings.prefix.clone();
+    let realm = gw.settings.realm.clone();
     let h = |State(gw): State<Arc<Gateway>>, req: Request| async move {
         let peer = req
             .extensions()
@@ -342,7 +343,10 @@ pub fn routes(gw: Arc<Gateway>) -> Router {
         .route(&format!("{prefix}/{{*rest}}"), any(h))
         .with_state(gw)
         // A panic is a 500 in JSON, never a dropped connection.
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
-            GatewayError::Internal.into_response_with("tollgate")
-        }))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            move |_: Box<dyn std::any::Any + Send>| {
+                tracing::error!("a gateway call panicked");
+                GatewayError::Internal.into_response_with(&realm)
+            },
+        ))
 }

@@ -235,11 +235,11 @@ pub fn rewrite(mut req: Request<Body>, f: &Forward<'_>) -> Result<Request<Body>,
         let joined = h
             .get_all(header::COOKIE)
             .iter()
-            .filter_map(|v| v.to_str().ok())
+            .map(HeaderValue::as_bytes)
             .collect::<Vec<_>>()
-            .join("; ");
+            .join(&b"; "[..]);
         h.remove(header::COOKIE);
-        if let Ok(v) = HeaderValue::from_str(&joined) {
+        if let Ok(v) = HeaderValue::from_bytes(&joined) {
             h.insert(header::COOKIE, v);
         }
     }

@@ -276,13 +276,18 @@ impl Remote {
                 server.name
             ))
         };
+        // Marked sensitive: never indexed by HTTP/2 header compression or
+        // shown in a debug dump.
+        let mut credentials = reqwest::header::HeaderValue::from_str(&basic_authorization(
+            id,
+            server.secret.as_deref().unwrap_or(""),
+        ))
+        .map_err(|_| down("the client credentials are not a valid header".into()))?;
+        credentials.set_sensitive(true);
         let resp = self
             .http
             .post(url.clone())
-            .header(
-                "authorization",
-                basic_authorization(id, server.secret.as_deref().unwrap_or("")),
-            )
+            .header(reqwest::header::AUTHORIZATION, credentials)
             .header("accept", "application/json")
             .form(&[("token", token), ("token_type_hint", "access_token")])
             .timeout(Duration::from_millis(server.spec.timeout_ms))
