@@ -28,7 +28,31 @@ pub async fn token(
         Ok(p) => p,
         Err(rejection) => return rejection.into_response(),
     };
-    match issue(&app, &headers, &params, ip).await {
+    let result = issue(&app, &headers, &params, ip).await;
+    let grant_type = params
+        .get("grant_type")
+        .map(|g| g.chars().take(100).collect::<String>());
+    answer(
+        &app,
+        "token",
+        result,
+        claimed_client_id(&headers, &params).as_deref(),
+        addr,
+        json!({ "grant_type": grant_type }),
+    )
+}
+
+/// What both token endpoints answer: the committed token response, or the
+/// RFC 6749 §5.2 error, counted and audited (`detail` gains the reason).
+fn answer(
+    app: &App,
+    endpoint: &'static str,
+    result: Result<Issued, Error>,
+    client_id: Option<&str>,
+    addr: Option<String>,
+    mut detail: serde_json::Value,
+) -> Response {
+    match result {
         Ok(Issued {
             response,
             grant_type,
@@ -39,17 +63,10 @@ pub async fn token(
         }
         Err(e) => {
             let e = e.into_oauth();
-            telemetry::oauth_error("token", e.code());
-            app.svc.audit(
-                "token.rejected",
-                claimed_client_id(&headers, &params).as_deref(),
-                e.code(),
-                addr,
-                json!({
-                    "grant_type": params.get("grant_type").map(|g| g.chars().take(100).collect::<String>()),
-                    "reason": e.description(),
-                }),
-            );
+            telemetry::oauth_error(endpoint, e.code());
+            detail["reason"] = json!(e.description());
+            app.svc
+                .audit("token.rejected", client_id, e.code(), addr, detail);
             Error::OAuth(e).into_response()
         }
     }
@@ -152,28 +169,14 @@ pub async fn token_service(
         issue(&app, &headers, &params, ip).await
     }
     .await;
-    match result {
-        Ok(Issued {
-            response,
-            grant_type,
-            client,
-        }) => {
-            telemetry::token_issued(grant_type.as_str(), client.id.as_str());
-            no_store(Json(response))
-        }
-        Err(e) => {
-            let e = e.into_oauth();
-            telemetry::oauth_error("token_service", e.code());
-            app.svc.audit(
-                "token.rejected",
-                None,
-                e.code(),
-                addr,
-                json!({"reason": e.description(), "endpoint": "token_service"}),
-            );
-            Error::OAuth(e).into_response()
-        }
-    }
+    answer(
+        &app,
+        "token_service",
+        result,
+        None,
+        addr,
+        json!({ "endpoint": "token_service" }),
+    )
 }
 
 /// Turns the JSON body into the parameters of a client credentials request,

@@ -377,3 +377,44 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// A self-signed server certificate for 127.0.0.1, made by the `openssl`
+/// command line in `dir`: (cert, key) paths.
+pub fn server_certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let key = dir.join("tls.key");
+    let cert = dir.join("tls.crt");
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            // A server certificate, not a CA (webpki refuses a CA
+            // certificate as the server's own).
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-addext",
+            "extendedKeyUsage=serverAuth",
+            "-days",
+            "2",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    (cert, key)
+}

@@ -156,34 +156,7 @@ impl JwksServer {
     pub fn start(dir: &Path, jwks: &Value) -> Self {
         let dir = dir.join(unique("jwks"));
         std::fs::create_dir_all(&dir).unwrap();
-        let key = dir.join("tls.key");
-        let cert = dir.join("tls.crt");
-        run(Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-subj",
-                "/CN=127.0.0.1",
-                "-addext",
-                "subjectAltName=IP:127.0.0.1",
-                // A server certificate, not a CA (webpki refuses a CA
-                // certificate as the server's own).
-                "-addext",
-                "basicConstraints=critical,CA:FALSE",
-                "-addext",
-                "extendedKeyUsage=serverAuth",
-                "-days",
-                "2",
-                "-keyout",
-            ])
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert));
+        let (cert, key) = crate::harness::server_certificate(&dir);
         std::fs::write(dir.join("jwks.json"), jwks.to_string()).unwrap();
         let script = format!(
             "import http.server, ssl, sys, functools\n\

@@ -8,13 +8,12 @@ mod listeners;
 mod third_party;
 mod upstream;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
+pub use crate::harness::server_certificate as certificate;
 use crate::harness::{Backend, Server};
 
 /// Short reload and cache intervals, so changes made with the CLI (another
@@ -136,42 +135,4 @@ pub async fn raw_get(s: &Server, path: &str, token: Option<&str>) -> (u16, Value
         .and_then(|i| body.rfind('}').map(|j| &body[i..=j]))
         .unwrap_or("");
     (status, serde_json::from_str(json).unwrap_or(Value::Null))
-}
-
-/// A self-signed server certificate for 127.0.0.1: (cert, key) paths.
-pub fn certificate(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let key = dir.join("tls.key");
-    let cert = dir.join("tls.crt");
-    let ok = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-addext",
-            "basicConstraints=critical,CA:FALSE",
-            "-addext",
-            "extendedKeyUsage=serverAuth",
-            "-days",
-            "2",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl");
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
-    (cert, key)
 }
