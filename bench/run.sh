@@ -666,7 +666,7 @@ ensure_wrk() {
 
 # ------------------------------------------------------ gateway proxying ---
 #
-# upstream_direct, gateway_opaque_sqlite, gateway_jwt_sqlite, nginx_proxy:
+# upstream_direct, gateway_opaque_sqlite, gateway_jwt_sqlite, hyper_proxy, nginx_proxy:
 # the same trivial upstream (the ceiling server, one instance for the whole
 # run on its own port) called directly, through Tollgate's gateway with a
 # bearer token (opaque or JWT), and through nginx as a plain reverse proxy
@@ -855,6 +855,23 @@ NGINX
     fi
 }
 
+# The floor of a hyper-based gateway: the ceiling binary's `proxy` mode
+# (hyper's HTTP/1 server + the hyper-util legacy client, pooled keep-alive,
+# nothing else: no token, no rewriting, no metrics) in front of the shared
+# upstream. What separates Tollgate from nginx is read against this.
+scenario_hyper_proxy() { # NAME
+    local logf="$WORK/hyper_proxy.out"
+    ensure_upstream
+    "$CEILING_BIN" proxy 127.0.0.1:0 "127.0.0.1:$UP_PORT" >"$logf" 2>&1 &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    SERVER_URL="$(wait_listen "$logf" "$SERVER_PID")"
+    wait_status "$SERVER_URL/" 200 15 || die "the hyper proxy did not answer 200"
+    log "hyper proxy (floor) at $SERVER_URL, pid $SERVER_PID"
+    AFTER_RUN=added_after_run measure "$1" "$SERVER_URL/" "" ""
+    stop_server
+}
+
 # ------------------------------------------------------------------- main ---
 
 ensure_loadgen
@@ -900,6 +917,7 @@ for s in $SCENARIOS; do
         gateway_opaque_sqlite) scenario_gateway sqlite gateway_opaque_sqlite opaque ;;
         gateway_jwt_sqlite) scenario_gateway sqlite gateway_jwt_sqlite jwt ;;
         nginx_proxy) scenario_nginx nginx_proxy ;;
+        hyper_proxy) scenario_hyper_proxy hyper_proxy ;;
         *) die "unknown scenario '$s'" ;;
     esac
 done

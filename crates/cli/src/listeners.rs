@@ -2,6 +2,7 @@
 //! key from PEM files), naming what it serves (`oauth`, `gateway`,
 //! `admin`: the seed's "token service only on these HTTPS ports") and which
 //! source addresses it admits (the seed's port access mode).
+use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,19 +10,22 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use axum::Router;
-use axum::extract::{ConnectInfo, Request};
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
 use axum::http::StatusCode;
 use hyper::body::Incoming;
+use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use ipnet::IpNet;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+use tollgate_gateway::Gateway;
 use tower::ServiceExt;
 
 /// What a listener serves.
@@ -165,6 +169,7 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub async fn run(
     bound: Bound,
     router: Router,
+    gateway: Option<Arc<Gateway>>,
     max_connections: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -174,6 +179,7 @@ pub async fn run(
         deny: config.deny,
     });
     let local = tcp.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // Without a timer hyper cannot time out a request head, and a caller
@@ -213,17 +219,32 @@ pub async fn run(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let app = if access.admits(peer.ip()) {
-            router.clone()
+        let (app, gateway) = if access.admits(peer.ip()) {
+            (router.clone(), gateway.clone())
         } else {
             tracing::info!(%peer, %local, "refused by the listener's address rules");
-            denied(peer.ip(), local)
+            (denied(peer.ip(), local), None)
         };
-        let service =
-            TowerToHyperService::new(app.map_request(move |mut req: Request<Incoming>| {
-                req.extensions_mut().insert(ConnectInfo(peer));
-                req
-            }));
+        // Gateway calls go straight to the gateway (its hot path needs no
+        // router, request span or route histogram); the rest to the router.
+        let service = service_fn(move |mut req: Request<Incoming>| {
+            let app = app.clone();
+            let gateway = gateway.clone();
+            async move {
+                Ok::<_, Infallible>(match gateway {
+                    Some(gw) if gw.owns(req.uri().path()) => {
+                        gw.call(Some(peer.ip()), scheme, req.map(Body::new)).await
+                    }
+                    _ => {
+                        req.extensions_mut().insert(ConnectInfo(peer));
+                        match app.oneshot(req).await {
+                            Ok(resp) => resp,
+                            Err(never) => match never {},
+                        }
+                    }
+                })
+            }
+        });
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();

@@ -9,7 +9,7 @@ use tollgate_admin::bootstrap::{ADMIN_CLIENT_ID, ensure_admin_client};
 use tollgate_authz::App;
 use tracing_subscriber::EnvFilter;
 
-use tollgate_gateway::{Gateway, ListenerScheme};
+use tollgate_gateway::Gateway;
 
 use crate::commands::services;
 use crate::config::Config;
@@ -125,14 +125,9 @@ pub async fn serve(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
         if l.serves(Surface::Admin) {
             routes = routes.merge(tollgate_admin::router(admin.clone()));
         }
-        let mut router = tollgate_authz::edge(routes);
-        // Merged after the edge layers: the gateway keeps its own metrics
-        // per service and consumer and needs no request span or route
-        // histogram on its hot path (see gateway::routes).
-        if l.serves(Surface::Gateway) {
-            router = router.merge(tollgate_gateway::routes(gateway.clone()));
-        }
-        let router = router.layer(axum::Extension(ListenerScheme(l.scheme())));
+        let router = tollgate_authz::edge(routes);
+        // The listener hands gateway calls to the gateway before routing.
+        let gateway = l.serves(Surface::Gateway).then(|| gateway.clone());
         let surfaces: Vec<&str> = l
             .config
             .serves
@@ -155,6 +150,7 @@ pub async fn serve(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
         servers.spawn(listeners::run(
             l,
             router,
+            gateway,
             cfg.server.max_connections,
             async move {
                 let _ = rx.wait_for(|stop| *stop).await;

@@ -18,16 +18,16 @@ pub mod settings;
 pub mod spec;
 pub mod validate;
 
-use std::net::{IpAddr, SocketAddr};
+use std::borrow::Cow;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::Request;
 use axum::http::{Method, header};
 use axum::response::Response;
-use axum::routing::any;
+use futures_util::FutureExt;
 use http_body_util::BodyExt;
 use tollgate_authz::App;
 use tollgate_authz::assertion::RemoteKeys;
@@ -37,11 +37,6 @@ pub use settings::GatewaySettings;
 
 use crate::registry::{Registry, Service, Snapshot};
 use crate::spec::{Consumption, LOCAL};
-
-/// The scheme a listener serves, set as a request extension by the
-/// listener so `X-Forwarded-Proto` tells the truth.
-#[derive(Debug, Clone, Copy)]
-pub struct ListenerScheme(pub &'static str);
 
 pub struct Gateway {
     pub app: Arc<App>,
@@ -139,12 +134,46 @@ impl Gateway {
         })
     }
 
+    /// Whether `path` (raw, as received) is the gateway's: the prefix
+    /// itself or anything under it. The listener hands such calls to
+    /// [`Gateway::call`] instead of its router.
+    pub fn owns(&self, path: &str) -> bool {
+        path::is_under(path, &self.settings.prefix)
+    }
+
+    /// Serves one call that [`Gateway::owns`]. `scheme` is how the caller
+    /// reached us (`http` or `https`, for `X-Forwarded-Proto`). A panic is
+    /// a 500 in JSON, never a dropped connection.
+    pub async fn call(
+        self: Arc<Self>,
+        peer: Option<IpAddr>,
+        scheme: &'static str,
+        req: Request,
+    ) -> Response {
+        let realm = self.settings.realm.clone();
+        match std::panic::AssertUnwindSafe(self.handle(peer, scheme, req))
+            .catch_unwind()
+            .await
+        {
+            Ok(resp) => resp,
+            Err(_) => {
+                tracing::error!("a gateway call panicked");
+                GatewayError::Internal.into_response_with(&realm)
+            }
+        }
+    }
+
     /// Serves one call; every outcome, the upstream's answer or ours, is
     /// counted per service and consumer.
-    async fn handle(self: Arc<Self>, peer: Option<IpAddr>, req: Request) -> Response {
+    async fn handle(
+        self: Arc<Self>,
+        peer: Option<IpAddr>,
+        scheme: &'static str,
+        req: Request,
+    ) -> Response {
         let start = Instant::now();
         let mut labels = metrics::Labels::default();
-        let resp = match self.serve(peer, req, &mut labels).await {
+        let resp = match self.serve(peer, scheme, req, &mut labels).await {
             Ok(r) => r,
             Err(e) => {
                 if matches!(e, GatewayError::Unavailable(_)) {
@@ -161,6 +190,7 @@ impl Gateway {
     async fn serve(
         &self,
         peer: Option<IpAddr>,
+        scheme: &'static str,
         req: Request,
         labels: &mut metrics::Labels,
     ) -> Result<Response, GatewayError> {
@@ -190,10 +220,10 @@ impl Gateway {
             ));
         };
         labels.service = Some(service.name.clone());
-        let rest = if service.spec.case_insensitive {
-            rest.to_ascii_lowercase()
+        let rest: Cow<'_, str> = if service.spec.case_insensitive {
+            Cow::Owned(rest.to_ascii_lowercase())
         } else {
-            rest.to_owned()
+            Cow::Borrowed(rest)
         };
         if !service.spec.enabled {
             return Err(GatewayError::unavailable(format!(
@@ -232,20 +262,6 @@ impl Gateway {
                 (req, Some(p))
             }
         };
-        // A budget belongs to a consumer of this Tollgate, or to a third
-        // party's client (or subject) under that party's name, never to a
-        // bare client id another issuer could also mint.
-        let who = match &principal {
-            Some(p) => format!(
-                "{}:{}",
-                p.source,
-                p.client_id
-                    .as_deref()
-                    .or(p.subject.as_deref())
-                    .unwrap_or("")
-            ),
-            None => format!("ip:{}", peer.map(|i| i.to_string()).unwrap_or_default()),
-        };
         let limits = match principal
             .as_ref()
             .filter(|p| &*p.source == LOCAL)
@@ -255,15 +271,27 @@ impl Gateway {
             Some(c) => *c.limits(&service.spec),
             None => service.spec.limits,
         };
-        let now_ms = self.app.svc.clock.now_millis();
-        self.budgets
-            .admit(&service.name, &who, &limits, now_ms)
-            .await?;
+        if !limits.is_empty() {
+            // A budget belongs to a consumer of this Tollgate, or to a third
+            // party's client (or subject) under that party's name, never to
+            // a bare client id another issuer could also mint.
+            let who = match &principal {
+                Some(p) => format!(
+                    "{}:{}",
+                    p.source,
+                    p.client_id
+                        .as_deref()
+                        .or(p.subject.as_deref())
+                        .unwrap_or("")
+                ),
+                None => format!("ip:{}", peer.map(|i| i.to_string()).unwrap_or_default()),
+            };
+            let now_ms = self.app.svc.clock.now_millis();
+            self.budgets
+                .admit(&service.name, &who, &limits, now_ms)
+                .await?;
+        }
 
-        let scheme = req
-            .extensions()
-            .get::<ListenerScheme>()
-            .map_or("http", |s| s.0);
         let query = req.uri().query().map(str::to_owned);
         let out = proxy::rewrite(
             req,
@@ -324,29 +352,4 @@ impl Gateway {
         };
         Ok((Request::from_parts(parts, Body::from(bytes)), token))
     }
-}
-
-/// The gateway's routes: `{prefix}` and everything under it, any method.
-pub fn routes(gw: Arc<Gateway>) -> Router {
-    let prefix = gw.settings.prefix.clone();
-    let realm = gw.settings.realm.clone();
-    let h = |State(gw): State<Arc<Gateway>>, req: Request| async move {
-        let peer = req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
-        gw.handle(peer, req).await
-    };
-    Router::new()
-        .route(&prefix, any(h))
-        .route(&format!("{prefix}/"), any(h))
-        .route(&format!("{prefix}/{{*rest}}"), any(h))
-        .with_state(gw)
-        // A panic is a 500 in JSON, never a dropped connection.
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            move |_: Box<dyn std::any::Any + Send>| {
-                tracing::error!("a gateway call panicked");
-                GatewayError::Internal.into_response_with(&realm)
-            },
-        ))
 }

@@ -113,8 +113,39 @@ pub fn normalise(raw: &str) -> Result<String, PathError> {
     Ok(path)
 }
 
+/// Whether the raw request path is `prefix` itself or under it (`prefix/…`),
+/// as a router would match it: `/gatewayx` is not under `/gateway`.
+pub fn is_under(raw: &str, prefix: &str) -> bool {
+    raw.strip_prefix(prefix)
+        .is_some_and(|r| r.is_empty() || r.starts_with('/'))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn under_the_prefix() {
+        use super::is_under;
+        for yes in [
+            "/gateway",
+            "/gateway/",
+            "/gateway/x/y",
+            "/gateway//x",
+            "/gateway/../x",
+        ] {
+            assert!(is_under(yes, "/gateway"), "{yes}");
+        }
+        for no in [
+            "/gatewayx",
+            "/gatewa",
+            "/x/gateway",
+            "/Gateway/x",
+            "/./gateway/x",
+            "",
+        ] {
+            assert!(!is_under(no, "/gateway"), "{no}");
+        }
+    }
+
     use super::*;
     use proptest::prelude::*;
 

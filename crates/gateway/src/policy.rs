@@ -80,7 +80,6 @@ impl Gateway {
             tollgate_core::ScopeMatching::All => required.iter().all(|s| p.has_scope(s)),
             tollgate_core::ScopeMatching::Any => required.iter().any(|s| p.has_scope(s)),
         };
-        let scope = required.join(" ");
         if !ok {
             return Err(GatewayError::InsufficientScope {
                 description: format!(
@@ -88,7 +87,7 @@ impl Gateway {
                     service.name
                 )
                 .into(),
-                scope,
+                scope: required.join(" "),
             });
         }
         // The seed's mediator "searches its list of consumers for the
@@ -115,7 +114,7 @@ impl Gateway {
                             service.name
                         )
                         .into(),
-                        scope,
+                        scope: required.join(" "),
                     });
                 }
                 None => {
@@ -125,7 +124,7 @@ impl Gateway {
                             service.name
                         )
                         .into(),
-                        scope,
+                        scope: required.join(" "),
                     });
                 }
             }

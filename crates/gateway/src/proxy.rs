@@ -34,15 +34,19 @@ const X_FORWARDED_HOST: &str = "x-forwarded-host";
 
 /// RFC 9110 §7.6.1: connection-specific headers, never forwarded (plus
 /// the ones a `Connection` header names).
-const HOP_BY_HOP: &[HeaderName] = &[
-    header::CONNECTION,
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-];
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "keep-alive"
+    )
+}
 
 pub struct Upstreams {
     client: Client<HttpsConnector<HttpConnector>, Body>,
@@ -146,18 +150,41 @@ impl Upstreams {
 }
 
 /// Removes the hop-by-hop headers, including those `Connection` lists.
+/// (Allocates only when there is something to remove: this runs twice on
+/// every call.)
 pub fn strip_hop_by_hop(h: &mut HeaderMap) {
-    let named: Vec<HeaderName> = h
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for n in named.iter().chain(HOP_BY_HOP) {
+    remove_where(h, is_hop_by_hop);
+}
+
+/// Removes every header `drop` picks, plus (when `drop` picks
+/// `Connection`) the ones a `Connection` header names.
+fn remove_where(h: &mut HeaderMap, drop: impl Fn(&HeaderName) -> bool) {
+    let mut gone: Vec<HeaderName> = h.keys().filter(|k| drop(k)).cloned().collect();
+    if gone.is_empty() {
+        return;
+    }
+    if gone.contains(&header::CONNECTION) {
+        gone.extend(
+            h.get_all(header::CONNECTION)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok()),
+        );
+    }
+    for n in gone {
         h.remove(n);
     }
-    h.remove("keep-alive");
+}
+
+/// `name` equals `want` (lower case, with dashes) when every `_` in `name`
+/// is read as `-`.
+fn eq_dashed(name: &[u8], want: &str) -> bool {
+    name.len() == want.len()
+        && name
+            .iter()
+            .zip(want.bytes())
+            .all(|(&a, b)| a == b || (a == b'_' && b == b'-'))
 }
 
 /// What the upstream needs to know about the call.
@@ -179,20 +206,20 @@ pub struct Forward<'a> {
 /// spelt with `_`, which CGI-style servers read as the same variable) and
 /// forwarding headers the gateway sets itself or that would contradict them.
 fn is_reserved(name: &HeaderName) -> bool {
-    let n = name.as_str();
-    let dashed: String = n.chars().map(|c| if c == '_' { '-' } else { c }).collect();
-    dashed.starts_with("x-tollgate-")
-        || matches!(
-            dashed.as_str(),
-            "forwarded"
-                | "x-real-ip"
-                | "x-forwarded-host"
-                | "x-forwarded-proto"
-                | "x-forwarded-port"
-                | "x-forwarded-prefix"
-                | "x-forwarded-server"
-        )
-        || (dashed == "x-forwarded-for" && n != X_FORWARDED_FOR)
+    const PREFIX: &str = "x-tollgate-";
+    const SET: &[&str] = &[
+        "forwarded",
+        "x-real-ip",
+        "x-forwarded-host",
+        "x-forwarded-proto",
+        "x-forwarded-port",
+        "x-forwarded-prefix",
+        "x-forwarded-server",
+    ];
+    let n = name.as_str().as_bytes();
+    (n.len() >= PREFIX.len() && eq_dashed(&n[..PREFIX.len()], PREFIX))
+        || SET.iter().any(|w| eq_dashed(n, w))
+        || (eq_dashed(n, X_FORWARDED_FOR) && name.as_str() != X_FORWARDED_FOR)
 }
 
 /// Rewrites the caller's request for the upstream: the target URI (the
@@ -214,8 +241,7 @@ pub fn rewrite(mut req: Request<Body>, f: &Forward<'_>) -> Result<Request<Body>,
         target.push('?');
         target.push_str(q);
     }
-    let uri: Uri = target
-        .parse()
+    let uri = Uri::try_from(target)
         .map_err(|_| GatewayError::invalid_request("the request path cannot be forwarded"))?;
     // An HTTP/2 caller names the host in `:authority`, not in `Host`.
     let authority = req
@@ -228,7 +254,8 @@ pub fn rewrite(mut req: Request<Body>, f: &Forward<'_>) -> Result<Request<Body>,
 
     let h = req.headers_mut();
     let host = h.remove(header::HOST).or(authority);
-    strip_hop_by_hop(h);
+    // Hop-by-hop headers, and ours or forwarding ones a caller sent.
+    remove_where(h, |k| is_hop_by_hop(k) || is_reserved(k));
     // HTTP/2 may split cookies over several fields; HTTP/1.1 wants one
     // (RFC 9113 §8.2.3).
     if h.get_all(header::COOKIE).iter().nth(1).is_some() {
@@ -242,10 +269,6 @@ pub fn rewrite(mut req: Request<Body>, f: &Forward<'_>) -> Result<Request<Body>,
         if let Ok(v) = HeaderValue::from_bytes(&joined) {
             h.insert(header::COOKIE, v);
         }
-    }
-    let reserved: Vec<HeaderName> = h.keys().filter(|k| is_reserved(k)).cloned().collect();
-    for k in reserved {
-        h.remove(k);
     }
     if !f.service.spec.pass_authorization {
         h.remove(header::AUTHORIZATION);
@@ -263,16 +286,14 @@ pub fn rewrite(mut req: Request<Body>, f: &Forward<'_>) -> Result<Request<Body>,
     };
     h.remove(X_FORWARDED_FOR);
     if let Some(ip) = f.peer {
-        let chain = if previous.is_empty() {
-            ip.to_string()
-        } else {
-            format!("{previous}, {ip}")
-        };
-        if let Ok(v) = HeaderValue::from_str(&chain) {
-            h.insert(X_FORWARDED_FOR, v);
-        }
-        if let Ok(v) = HeaderValue::from_str(&ip.to_string()) {
-            h.insert(X_REAL_IP, v);
+        let ip = ip.to_string();
+        if let Ok(real) = HeaderValue::from_str(&ip) {
+            if previous.is_empty() {
+                h.insert(X_FORWARDED_FOR, real.clone());
+            } else if let Ok(chain) = HeaderValue::from_str(&format!("{previous}, {ip}")) {
+                h.insert(X_FORWARDED_FOR, chain);
+            }
+            h.insert(X_REAL_IP, real);
         }
     }
     h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(f.scheme));
