@@ -27,4 +27,8 @@ pub enum JoseError {
     WeakKey(String),
     #[error("PEM: {0}")]
     Pem(String),
+    /// A PKCS#12 keystore that cannot be opened (wrong password, no such
+    /// alias) or a certificate that does not belong to its key.
+    #[error("keystore: {0}")]
+    Keystore(String),
 }

@@ -13,6 +13,7 @@ pub mod jwk;
 mod jws;
 pub mod jwt;
 pub mod keys;
+pub mod keystore;
 pub mod master;
 mod material;
 mod pem;
@@ -26,5 +27,6 @@ pub use jwt::{
     ClaimRules, Claims, Header, JwtError, Verifier, check_claims, decode_header, verify,
 };
 pub use keys::{Jwks, SigningKey, sign_hmac};
+pub use keystore::KeyWithChain;
 pub use master::MasterKey;
 pub use x509::{x5t, x5t_s256};

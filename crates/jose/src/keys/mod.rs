@@ -220,6 +220,16 @@ impl SigningKey {
                 )));
             }
         };
+        Self::with_default_alg(kt, alg, &pkcs8)
+    }
+
+    /// A private key from DER PKCS#8 (as a PKCS#12 keystore holds it); `alg`
+    /// as for [`SigningKey::from_pem`].
+    pub fn from_pkcs8_der(der: &[u8], alg: Option<Alg>) -> Result<Self, JoseError> {
+        Self::with_default_alg(pkcs8_key_type(der)?, alg, der)
+    }
+
+    fn with_default_alg(kt: KeyType, alg: Option<Alg>, pkcs8: &[u8]) -> Result<Self, JoseError> {
         let alg = alg.unwrap_or(kt.default_alg());
         if KeyType::of(alg) != Some(kt) {
             return Err(JoseError::Key(format!(
@@ -227,7 +237,7 @@ impl SigningKey {
                 kt.name()
             )));
         }
-        Self::from_pkcs8(alg, &pkcs8)
+        Self::from_pkcs8(alg, pkcs8)
     }
 
     /// Replaces the kid (the RFC 7638 thumbprint by default), e.g. for a key
