@@ -23,10 +23,10 @@ use tollgate_core::{Client, TokenHash, TokenRecord, User};
 
 use crate::{
     AuditEvent, AuditQuery, AuditRecord, AuditStore, AuthServerRecord, ClientStore, CodeRecord,
-    CodeStore, ConsentRecord, ConsentStore, ConsumerRecord, GatewayStore, GrantStore, KeyStore,
-    RegistrationTokenRecord, RegistrationTokenStore, ReplayStore, Result, ServiceRecord,
-    SessionRecord, SessionStore, SigningKeyRecord, Store, StoreError, TokenStore, UserGrantRecord,
-    UserStore,
+    CodeStore, ConnectionRecord, ConnectionStore, ConnectionTokens, ConsentRecord, ConsentStore,
+    ConsumerRecord, GatewayStore, GrantStore, KeyStore, RegistrationTokenRecord,
+    RegistrationTokenStore, ReplayStore, Result, ServiceRecord, SessionRecord, SessionStore,
+    SigningKeyRecord, Store, StoreError, TokenStore, UserGrantRecord, UserStore,
 };
 
 pub(crate) struct Bounded<S> {
@@ -328,6 +328,55 @@ impl<S: Store + 'static> GatewayStore for Bounded<S> {
     }
     async fn delete_auth_server(&self, name: &str) -> Result<bool> {
         self.run(self.inner.delete_auth_server(name)).await
+    }
+}
+
+/// A save that overruns may still have committed (see the module docs): the
+/// caller then re-reads the connection, finds the version moved and the
+/// tokens it obtained stored, which is the safe side of the race.
+#[async_trait]
+impl<S: Store + 'static> ConnectionStore for Bounded<S> {
+    async fn create_connection(&self, connection: &ConnectionRecord) -> Result<()> {
+        self.run(self.inner.create_connection(connection)).await
+    }
+    async fn update_connection(
+        &self,
+        name: &str,
+        spec: &serde_json::Value,
+        secrets_encrypted: Option<&[u8]>,
+        updated_at: i64,
+    ) -> Result<()> {
+        self.run(
+            self.inner
+                .update_connection(name, spec, secrets_encrypted, updated_at),
+        )
+        .await
+    }
+    async fn get_connection(&self, name: &str) -> Result<Option<ConnectionRecord>> {
+        self.run(self.inner.get_connection(name)).await
+    }
+    async fn list_connections(&self) -> Result<Vec<ConnectionRecord>> {
+        self.run(self.inner.list_connections()).await
+    }
+    async fn delete_connection(&self, name: &str) -> Result<bool> {
+        self.run(self.inner.delete_connection(name)).await
+    }
+    async fn save_connection_tokens(
+        &self,
+        name: &str,
+        expected_version: i64,
+        tokens: &ConnectionTokens,
+        now: i64,
+    ) -> Result<Option<i64>> {
+        self.run(
+            self.inner
+                .save_connection_tokens(name, expected_version, tokens, now),
+        )
+        .await
+    }
+    async fn reset_connection_tokens(&self, name: &str, now: i64) -> Result<bool> {
+        self.run(self.inner.reset_connection_tokens(name, now))
+            .await
     }
 }
 

@@ -28,9 +28,9 @@ mod sqlite;
 
 pub use error::{Result, StoreError};
 pub use model::{
-    AuditEvent, AuditQuery, AuditRecord, AuthServerRecord, CodeRecord, ConsentRecord,
-    ConsumerRecord, ConsumerStatus, KeyStatus, RegistrationTokenRecord, ServiceRecord,
-    SessionRecord, SigningKeyRecord, UserGrantRecord,
+    AuditEvent, AuditQuery, AuditRecord, AuthServerRecord, CodeRecord, ConnectionRecord,
+    ConnectionTokens, ConsentRecord, ConsumerRecord, ConsumerStatus, KeyStatus,
+    RegistrationTokenRecord, ServiceRecord, SessionRecord, SigningKeyRecord, UserGrantRecord,
 };
 pub use options::{SqliteSync, StoreOptions, open};
 
@@ -295,6 +295,57 @@ pub trait GatewayStore: Send + Sync {
     async fn delete_auth_server(&self, name: &str) -> Result<bool>;
 }
 
+/// Connections: the outbound OAuth client configurations with which Tollgate
+/// obtains and refreshes tokens from other providers, and their token state.
+/// Secrets (the secret configuration, both tokens) arrive sealed by the
+/// caller under the master key; the store keeps the bytes and interprets
+/// neither them nor `spec`.
+///
+/// The token state carries a version that every save and reset moves:
+/// a refresh reads the state, asks the provider, and saves with the version
+/// it read. A rotated refresh token is thereby persisted before anyone uses
+/// the new access token, and of two processes (nodes, the CLI) that refresh
+/// at once only one save lands; the other learns it lost and re-reads.
+#[async_trait]
+pub trait ConnectionStore: Send + Sync {
+    /// Inserts the connection with the given token state (version
+    /// included). `Conflict` when the name is taken.
+    async fn create_connection(&self, connection: &ConnectionRecord) -> Result<()>;
+    /// Replaces the configuration (`spec`, `secrets_encrypted`) and
+    /// `updated_at`, keeping the token state and its version as they are
+    /// (the caller resets them when the change invalidates the tokens).
+    /// `NotFound` when there is no such connection.
+    async fn update_connection(
+        &self,
+        name: &str,
+        spec: &serde_json::Value,
+        secrets_encrypted: Option<&[u8]>,
+        updated_at: i64,
+    ) -> Result<()>;
+    async fn get_connection(&self, name: &str) -> Result<Option<ConnectionRecord>>;
+    /// Every connection, ordered by name.
+    async fn list_connections(&self) -> Result<Vec<ConnectionRecord>>;
+    /// False when there was no such connection.
+    async fn delete_connection(&self, name: &str) -> Result<bool>;
+    /// Compare-and-set of the token state, in one statement: when the stored
+    /// version is still `expected_version`, writes every field of `tokens`
+    /// (its `version` is ignored), moves the version by one and sets
+    /// `updated_at` to `now`, and returns the new version. `None` when the
+    /// version moved (another process saved or reset first; nothing is
+    /// written), `NotFound` when there is no such connection.
+    async fn save_connection_tokens(
+        &self,
+        name: &str,
+        expected_version: i64,
+        tokens: &ConnectionTokens,
+        now: i64,
+    ) -> Result<Option<i64>>;
+    /// Clears the token state (status `new`, no tokens, no error), moves the
+    /// version (so a refresh under way cannot save over the reset) and sets
+    /// `updated_at`. False when there is no such connection.
+    async fn reset_connection_tokens(&self, name: &str, now: i64) -> Result<bool>;
+}
+
 /// The whole store, as the server holds it (`Arc<dyn Store>`).
 #[async_trait]
 pub trait Store:
@@ -310,6 +361,7 @@ pub trait Store:
     + GrantStore
     + ReplayStore
     + GatewayStore
+    + ConnectionStore
 {
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;

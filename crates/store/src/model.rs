@@ -253,3 +253,99 @@ impl std::fmt::Debug for AuthServerRecord {
             .finish()
     }
 }
+
+/// A connection: an outbound OAuth client configuration with which Tollgate
+/// obtains and refreshes tokens from another provider. The store keeps the
+/// non-secret configuration as an opaque JSON document (`spec`, typed by the
+/// connect crate) and the secret one (client secret, private key, proxy
+/// password…) as bytes the caller sealed under the master key.
+#[derive(Clone, PartialEq)]
+pub struct ConnectionRecord {
+    pub name: String,
+    pub spec: serde_json::Value,
+    pub secrets_encrypted: Option<Vec<u8>>,
+    pub tokens: ConnectionTokens,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for ConnectionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionRecord")
+            .field("name", &self.name)
+            .field("spec", &self.spec)
+            .field(
+                "secrets_encrypted",
+                &self.secrets_encrypted.as_ref().map(|_| "…"),
+            )
+            .field("tokens", &self.tokens)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
+}
+
+/// The token state of a connection. Both tokens arrive sealed by the caller
+/// under the master key. `version` is the compare-and-set counter that every
+/// save and reset moves (see [`crate::ConnectionStore::save_connection_tokens`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConnectionTokens {
+    pub access_token_encrypted: Option<Vec<u8>>,
+    pub refresh_token_encrypted: Option<Vec<u8>>,
+    pub token_type: Option<String>,
+    pub scope: Option<String>,
+    /// Unix seconds.
+    pub expires_at: Option<i64>,
+    /// Unix seconds.
+    pub obtained_at: Option<i64>,
+    /// Set by the caller: `new`, `ok`, `needs_authorization`, `error`…
+    pub status: String,
+    pub last_error: Option<String>,
+    pub version: i64,
+}
+
+impl ConnectionTokens {
+    /// The state of a connection that never obtained a token: status
+    /// `new`, version 0, everything else empty.
+    pub fn new_empty() -> Self {
+        Self {
+            access_token_encrypted: None,
+            refresh_token_encrypted: None,
+            token_type: None,
+            scope: None,
+            expires_at: None,
+            obtained_at: None,
+            status: "new".into(),
+            last_error: None,
+            version: 0,
+        }
+    }
+}
+
+impl Default for ConnectionTokens {
+    fn default() -> Self {
+        Self::new_empty()
+    }
+}
+
+impl std::fmt::Debug for ConnectionTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionTokens")
+            .field(
+                "access_token_encrypted",
+                &self.access_token_encrypted.as_ref().map(|_| "…"),
+            )
+            .field(
+                "refresh_token_encrypted",
+                &self.refresh_token_encrypted.as_ref().map(|_| "…"),
+            )
+            .field("token_type", &self.token_type)
+            .field("scope", &self.scope)
+            .field("expires_at", &self.expires_at)
+            .field("obtained_at", &self.obtained_at)
+            .field("status", &self.status)
+            .field("last_error", &self.last_error)
+            .field("version", &self.version)
+            .finish()
+    }
+}

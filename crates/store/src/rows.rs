@@ -9,9 +9,9 @@ use sqlx::{ColumnIndex, Database, Decode, Row, Type};
 use tollgate_core::{Client, ScopeSet, TokenHash, TokenKind, TokenRecord, User};
 
 use crate::{
-    AuditEvent, AuditRecord, AuthServerRecord, CodeRecord, ConsentRecord, ConsumerRecord,
-    ConsumerStatus, KeyStatus, RegistrationTokenRecord, Result, ServiceRecord, SessionRecord,
-    SigningKeyRecord, StoreError, UserGrantRecord,
+    AuditEvent, AuditRecord, AuthServerRecord, CodeRecord, ConnectionRecord, ConnectionTokens,
+    ConsentRecord, ConsumerRecord, ConsumerStatus, KeyStatus, RegistrationTokenRecord, Result,
+    ServiceRecord, SessionRecord, SigningKeyRecord, StoreError, UserGrantRecord,
 };
 
 /// The column types every decoder needs; spelled once so each decoder's bound
@@ -229,6 +229,27 @@ pub(crate) fn auth_server<'r, R: Columns<'r>>(r: &'r R) -> Result<AuthServerReco
         name: r.text("name")?,
         spec: r.json("spec")?,
         secret_encrypted: r.opt_bytes("secret_encrypted")?,
+        created_at: r.int("created_at")?,
+        updated_at: r.int("updated_at")?,
+    })
+}
+
+pub(crate) fn connection<'r, R: Columns<'r>>(r: &'r R) -> Result<ConnectionRecord> {
+    Ok(ConnectionRecord {
+        name: r.text("name")?,
+        spec: r.json("spec")?,
+        secrets_encrypted: r.opt_bytes("secrets_encrypted")?,
+        tokens: ConnectionTokens {
+            access_token_encrypted: r.opt_bytes("access_token_encrypted")?,
+            refresh_token_encrypted: r.opt_bytes("refresh_token_encrypted")?,
+            token_type: r.opt_text("token_type")?,
+            scope: r.opt_text("scope")?,
+            expires_at: r.opt_int("expires_at")?,
+            obtained_at: r.opt_int("obtained_at")?,
+            status: r.text("status")?,
+            last_error: r.opt_text("last_error")?,
+            version: r.int("token_version")?,
+        },
         created_at: r.int("created_at")?,
         updated_at: r.int("updated_at")?,
     })

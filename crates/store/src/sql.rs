@@ -355,3 +355,50 @@ pub const GET_AUTH_SERVER: &str = "SELECT name, spec, secret_encrypted, created_
 pub const LIST_AUTH_SERVERS: &str = "SELECT name, spec, secret_encrypted, created_at, \
      updated_at FROM gateway_auth_servers ORDER BY name";
 pub const DELETE_AUTH_SERVER: &str = "DELETE FROM gateway_auth_servers WHERE name = $1";
+
+/// The columns a [`crate::ConnectionRecord`] is decoded from.
+macro_rules! connection_columns {
+    () => {
+        "name, spec, secrets_encrypted, access_token_encrypted, refresh_token_encrypted, \
+         token_type, scope, expires_at, obtained_at, status, last_error, token_version, \
+         created_at, updated_at"
+    };
+}
+
+pub const INSERT_CONNECTION: &str = concat!(
+    "INSERT INTO connections (",
+    connection_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+);
+/// Configuration only: the token state (and its version) is left as it is.
+pub const UPDATE_CONNECTION: &str = "UPDATE connections SET spec = $2, \
+     secrets_encrypted = $3, updated_at = $4 WHERE name = $1";
+pub const GET_CONNECTION: &str = concat!(
+    "SELECT ",
+    connection_columns!(),
+    " FROM connections WHERE name = $1"
+);
+pub const CONNECTION_EXISTS: &str = "SELECT 1 FROM connections WHERE name = $1";
+/// The whole table in key order.
+pub const LIST_CONNECTIONS: &str = concat!(
+    "SELECT ",
+    connection_columns!(),
+    " FROM connections ORDER BY name"
+);
+pub const DELETE_CONNECTION: &str = "DELETE FROM connections WHERE name = $1";
+/// The compare-and-set of a connection's token state (`$2` = the version the
+/// caller read): one statement decides and writes, so of two processes that
+/// refreshed from the same state only the first one's tokens are stored.
+/// PostgreSQL re-checks the `WHERE` after waiting on a concurrent writer's
+/// row lock, so READ COMMITTED is enough; SQLite has one writer anyway.
+pub const SAVE_CONNECTION_TOKENS: &str = "UPDATE connections SET \
+     access_token_encrypted = $3, refresh_token_encrypted = $4, token_type = $5, scope = $6, \
+     expires_at = $7, obtained_at = $8, status = $9, last_error = $10, \
+     token_version = token_version + 1, updated_at = $11 \
+     WHERE name = $1 AND token_version = $2 RETURNING token_version";
+/// Back to the state of a connection that never obtained a token; the
+/// version still moves, so a refresh under way cannot save over the reset.
+pub const RESET_CONNECTION_TOKENS: &str = "UPDATE connections SET \
+     access_token_encrypted = NULL, refresh_token_encrypted = NULL, token_type = NULL, \
+     scope = NULL, expires_at = NULL, obtained_at = NULL, status = 'new', last_error = NULL, \
+     token_version = token_version + 1, updated_at = $2 WHERE name = $1";

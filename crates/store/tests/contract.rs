@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod connections;
 mod gateway;
 mod grants;
 mod plans;
@@ -18,8 +19,10 @@ use tollgate_core::{ScopeSet, TokenKind};
 use tollgate_store::{
     AuditQuery, KeyStatus, RegistrationTokenRecord, SigningKeyRecord, Store, StoreError,
 };
-// The user, session, consent, grant and gateway contract lives in its own
-// modules; the `contract!` list below instantiates it per backend like the rest.
+// The user, session, consent, grant, gateway and connection contract lives
+// in its own modules; the `contract!` list below instantiates it per backend
+// like the rest.
+use connections::*;
 use gateway::*;
 use grants::*;
 use users::*;
@@ -98,6 +101,16 @@ contract!(
     delete_client_takes_its_consumers,
     gateway_json_round_trips_exactly,
     consumers_never_outlive_a_concurrent_delete,
+    connections_crud_and_conflicts,
+    connection_create_stores_the_given_token_state,
+    connection_update_keeps_token_state,
+    connection_token_save_writes_every_field,
+    connection_token_save_with_a_stale_version_changes_nothing,
+    connection_token_save_and_reset_of_a_missing_connection,
+    concurrent_connection_token_saves_have_one_winner,
+    connection_token_reset,
+    connection_debug_hides_secret_bytes,
+    connection_bytes_and_json_round_trip_exactly,
 );
 
 async fn backend_answers_ping(s: S) {

@@ -72,6 +72,7 @@ pub(crate) fn migration(
 pub(crate) mod audit;
 pub(crate) mod clients;
 pub(crate) mod codes;
+pub(crate) mod connections;
 pub(crate) mod consents;
 pub(crate) mod gateway;
 pub(crate) mod keys;

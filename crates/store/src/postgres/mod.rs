@@ -19,7 +19,7 @@ use tollgate_core::TokenRecord;
 
 use crate::batch::{BatchSink, GuardedWrite, Writer};
 use crate::common::{
-    audit, clients, codes, consents, gateway, keys, replay, sessions, tokens, users,
+    audit, clients, codes, connections, consents, gateway, keys, replay, sessions, tokens, users,
 };
 use crate::options::check_schema;
 use crate::{AuditEvent, Result, Store, StoreError, StoreOptions};
@@ -61,6 +61,11 @@ fn migrator() -> Migrator {
             5,
             "gateway services, consumers, authorization servers",
             include_str!("../../migrations/postgres/0005_gateway.sql"),
+        ),
+        migration(
+            6,
+            "connections",
+            include_str!("../../migrations/postgres/0006_connections.sql"),
         ),
     ])
 }
@@ -177,6 +182,7 @@ users::impl_user_store!(PgStore, read = pool, write = pool);
 sessions::impl_session_store!(PgStore, read = pool, write = pool);
 replay::impl_replay_store!(PgStore, write = pool);
 consents::impl_consent_stores!(PgStore, read = pool, write = pool);
+connections::impl_connection_store!(PgStore, read = pool, write = pool);
 gateway::impl_gateway_store!(
     PgStore,
     read = pool,

@@ -21,7 +21,7 @@ use tollgate_core::TokenRecord;
 
 use crate::batch::{BatchSink, GuardedWrite, Writer};
 use crate::common::{
-    audit, clients, codes, consents, gateway, keys, replay, sessions, tokens, users,
+    audit, clients, codes, connections, consents, gateway, keys, replay, sessions, tokens, users,
 };
 use crate::{AuditEvent, Result, SqliteSync, Store, StoreError, StoreOptions};
 
@@ -105,6 +105,11 @@ fn migrator() -> Migrator {
             6,
             "gateway services, consumers, authorization servers",
             include_str!("../../migrations/sqlite/0006_gateway.sql"),
+        ),
+        migration(
+            7,
+            "connections",
+            include_str!("../../migrations/sqlite/0007_connections.sql"),
         ),
     ])
 }
@@ -251,6 +256,7 @@ users::impl_user_store!(SqliteStore, read = read, write = write);
 sessions::impl_session_store!(SqliteStore, read = read, write = write);
 replay::impl_replay_store!(SqliteStore, write = write);
 consents::impl_consent_stores!(SqliteStore, read = read, write = write);
+connections::impl_connection_store!(SqliteStore, read = read, write = write);
 gateway::impl_gateway_store!(
     SqliteStore,
     read = read,

@@ -122,6 +122,12 @@ fn statements(purge: &sql::PurgeSql) -> Vec<(String, &'static str)> {
         (sql::UPDATE_AUTH_SERVER.into(), "PRIMARY KEY"),
         (sql::GET_AUTH_SERVER.into(), "PRIMARY KEY"),
         (sql::DELETE_AUTH_SERVER.into(), "PRIMARY KEY"),
+        (sql::GET_CONNECTION.into(), "PRIMARY KEY"),
+        (sql::CONNECTION_EXISTS.into(), "PRIMARY KEY"),
+        (sql::UPDATE_CONNECTION.into(), "PRIMARY KEY"),
+        (sql::SAVE_CONNECTION_TOKENS.into(), "PRIMARY KEY"),
+        (sql::RESET_CONNECTION_TOKENS.into(), "PRIMARY KEY"),
+        (sql::DELETE_CONNECTION.into(), "PRIMARY KEY"),
     ]
 }
 
@@ -135,6 +141,7 @@ fn listings() -> Vec<(&'static str, &'static str)> {
         (sql::LIST_SERVICES, "gateway_services"),
         (sql::LIST_CONSUMERS, "gateway_consumers"),
         (sql::LIST_AUTH_SERVERS, "gateway_auth_servers"),
+        (sql::LIST_CONNECTIONS, "connections"),
     ]
 }
 
@@ -219,7 +226,7 @@ async fn sqlite_statements_use_indexes() {
 /// 20,000 sessions (1% expired), 4 consents each and 60,000 grants (1% old,
 /// the tokens' and codes' grants among them); 20,000 assertion ids (1% expired);
 /// 2,000 gateway services with 10 consumers each (clients of the 5,000) and
-/// 500 authorization servers, far more than production has, so a plan that
+/// 500 authorization servers; 2,000 connections, far more than production has, so a plan that
 /// uses the index on them is the planner's choice, not a toy table's.
 const PG_SEED: &[&str] = &[
     "INSERT INTO tokens SELECT sha256(int8send(i)), \
@@ -258,6 +265,8 @@ const PG_SEED: &[&str] = &[
      FROM generate_series(1, 2000) AS s, generate_series(1, 10) AS k",
     "INSERT INTO gateway_auth_servers SELECT 'as' || i, '{}', NULL, 1, 1 \
      FROM generate_series(1, 500) AS i",
+    "INSERT INTO connections (name, spec, created_at, updated_at) \
+     SELECT 'n' || i, '{\"flow\": \"x\"}', 1, 1 FROM generate_series(1, 2000) AS i",
     "ANALYZE",
 ];
 
@@ -268,6 +277,17 @@ fn pg_args(stmt: &str) -> String {
     let t = |s: &str| s.to_owned();
     match params(stmt) {
         0 => String::new(),
+        _ if stmt.starts_with("UPDATE connections SET spec") => t("'n7', '{}', NULL, 5"),
+        _ if stmt.contains("token_version = $2") => {
+            t("'n7', 0, NULL, NULL, 'Bearer', 'read', 5, 5, 'ok', NULL, 5")
+        }
+        _ if stmt.contains("FROM connections") || stmt.contains("UPDATE connections") => {
+            if stmt.contains("$2") {
+                t("'n7', 5")
+            } else {
+                t("'n7'")
+            }
+        }
         _ if stmt.starts_with("UPDATE gateway_services") => t("'s7', 'a7x', '{}', 5"),
         _ if stmt.starts_with("UPDATE gateway_auth_servers") => t("'as7', '{}', NULL, 5"),
         _ if stmt.contains("gateway_auth_servers") => t("'as7'"),
