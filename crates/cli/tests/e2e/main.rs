@@ -13,6 +13,7 @@ mod authcode;
 mod bad_input;
 mod browser_smoke;
 mod cli;
+mod connections;
 mod demo;
 mod durability;
 mod gateway;

@@ -1,0 +1,340 @@
+//! Connections (issue 7) against Tollgate's own authorization server as the
+//! provider, over real HTTP: the token manager (`tollgate_connect`) with its
+//! own SQLite store, as another process (or node) would hold it.
+use std::sync::Arc;
+
+use serde_json::Value;
+use tollgate_connect::{
+    AssertionSpec, ConnectError, ConnectionSecrets, ConnectionSpec, Connections, Flow,
+};
+use tollgate_core::SystemClock;
+use tollgate_jose::MasterKey;
+use tollgate_store::{Store, StoreOptions};
+use url::Url;
+
+use crate::assertions::support::{Key, Kind};
+use crate::harness::{Backend, Server};
+
+/// A store of its own (a SQLite file in a fresh directory) and a manager
+/// over it; `dir` is kept alive by the caller.
+async fn manager(dir: &std::path::Path) -> (Arc<dyn Store>, Connections) {
+    let store = tollgate_store::open(&StoreOptions::new(format!(
+        "sqlite://{}",
+        dir.join("connections.db").display()
+    )))
+    .await
+    .unwrap();
+    let master = Arc::new(MasterKey::from_bytes(&[7u8; 32]).unwrap());
+    let c = Connections::new(store.clone(), master, Arc::new(SystemClock));
+    (store, c)
+}
+
+fn tempdir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(crate::assertions::support::unique(tag));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn spec(s: &Server, flow: Flow, client_id: &str) -> ConnectionSpec {
+    ConnectionSpec {
+        flow,
+        token_endpoint: Url::parse(&s.url("/oauth2/token")).unwrap(),
+        authorization_endpoint: None,
+        client_id: Some(client_id.to_owned()),
+        scopes: vec!["read".into()],
+        params: Default::default(),
+        assertion: None,
+        redirect_uri: None,
+        refresh_margin_secs: 60,
+        default_lifetime_secs: 3600,
+        truststore_pem: None,
+        client_certificate_pem: None,
+        proxy: None,
+        proxy_username: None,
+        timeout_secs: 10,
+    }
+}
+
+fn secret(s: &str) -> ConnectionSecrets {
+    ConnectionSecrets {
+        client_secret: Some(s.to_owned()),
+        ..Default::default()
+    }
+}
+
+/// How many tokens the provider issued to `client_id` (its Prometheus
+/// counter, read with a `tollgate:metrics` token).
+async fn issued(s: &Server, scraper: &str, client_id: &str) -> u64 {
+    let text = s
+        .http
+        .get(s.url("/metrics"))
+        .bearer_auth(scraper)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| {
+            l.starts_with("tollgate_tokens_issued_total{")
+                && l.contains(&format!("client_id=\"{client_id}\""))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .sum()
+}
+
+async fn scraper(s: &Server) -> String {
+    let (id, secret) = s.add_client("prometheus", &["--scope", "tollgate:metrics"]);
+    s.token(&id, &secret, None).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_credentials_cached_shared_and_single_flight() {
+    let s = Server::start(Backend::Sqlite).await;
+    let scraper = scraper(&s).await;
+    let (id, sec) = s.add_client("conn-cc", &["--scope", "read"]);
+    let dir = tempdir("conn");
+    let (store, c) = manager(&dir).await;
+    c.create(
+        "provider",
+        &spec(&s, Flow::ClientCredentials, &id),
+        &secret(&sec),
+    )
+    .await
+    .unwrap();
+
+    // Many callers at once on a connection with no token: one request.
+    let c = Arc::new(c);
+    let calls: Vec<_> = (0..25)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.token("provider").await })
+        })
+        .collect();
+    let mut values = Vec::new();
+    for h in calls {
+        values.push(h.await.unwrap().unwrap().value);
+    }
+    assert!(values.windows(2).all(|w| w[0] == w[1]), "one token for all");
+    assert_eq!(
+        issued(&s, &scraper, &id).await,
+        1,
+        "exactly one token request"
+    );
+    let v: Value = s.introspect((&id, &sec), &values[0]).await;
+    assert_eq!(v["active"], true, "{v}");
+    assert_eq!(v["client_id"], id.as_str());
+    assert_eq!(v["scope"], "read");
+
+    // Stored sealed: the token value is nowhere in the row, and another
+    // process on the same store is handed it without asking the provider.
+    let rec = store.get_connection("provider").await.unwrap().unwrap();
+    assert_eq!(rec.tokens.status, "ok");
+    let raw = format!("{rec:?}");
+    assert!(!raw.contains(&values[0]));
+    let sealed = rec.tokens.access_token_encrypted.clone().unwrap();
+    assert!(
+        !sealed
+            .windows(values[0].len())
+            .any(|w| w == values[0].as_bytes())
+    );
+    let other = Connections::new(
+        store.clone(),
+        Arc::new(MasterKey::from_bytes(&[7u8; 32]).unwrap()),
+        Arc::new(SystemClock),
+    );
+    assert_eq!(other.token("provider").await.unwrap().value, values[0]);
+    assert_eq!(issued(&s, &scraper, &id).await, 1);
+
+    // A forced refresh asks again; the cache then holds the new token.
+    let fresh = c.refresh("provider").await.unwrap();
+    assert_ne!(fresh.value, values[0]);
+    assert_eq!(c.token("provider").await.unwrap().value, fresh.value);
+    assert_eq!(issued(&s, &scraper, &id).await, 2);
+
+    // A changed configuration drops the tokens of the old one.
+    c.update(
+        "provider",
+        &spec(&s, Flow::ClientCredentials, &id),
+        &secret(&sec),
+    )
+    .await
+    .unwrap();
+    let rec = store.get_connection("provider").await.unwrap().unwrap();
+    assert_eq!(rec.tokens.status, "new");
+    assert!(rec.tokens.access_token_encrypted.is_none());
+    assert!(c.delete("provider").await.unwrap());
+    assert!(matches!(
+        c.token("provider").await,
+        Err(ConnectError::NotFound(_))
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_assertion_with_x5t_and_a_rotated_refresh_token() {
+    let s = Server::start(Backend::Sqlite).await;
+    let dir = tempdir("conn-pkjwt");
+    // The client's key made by openssl, registered by its certificate.
+    let key = Key::new(&dir, Kind::Rsa);
+    let cert = key.cert(&dir);
+    let (id, _) = s.add_client(
+        "conn-keyed",
+        &[
+            "--scope",
+            "read",
+            "--auth-method",
+            "private_key_jwt",
+            "--jwks-file",
+            &cert.display().to_string(),
+            "--grant",
+            "client_credentials",
+            "--grant",
+            "refresh_token",
+            "--client-credentials-refresh",
+            "--refresh-mode",
+            "rotate",
+        ],
+    );
+    let (store, c) = manager(&dir).await;
+    let mut sp = spec(&s, Flow::ClientAssertion, &id);
+    sp.assertion = Some(AssertionSpec {
+        expires_in_minutes: 2,
+        x5t: true,
+        x5t_s256: true,
+        certificate_pem: Some(std::fs::read_to_string(&cert).unwrap()),
+        ..Default::default()
+    });
+    let secrets = ConnectionSecrets {
+        signing_key_pem: Some(std::fs::read_to_string(&key.path).unwrap()),
+        ..Default::default()
+    };
+    c.create("graph", &sp, &secrets).await.unwrap();
+    let first = c.token("graph").await.unwrap();
+    let (admin_id, admin_secret) = s.add_client("introspector", &["--scope", "read"]);
+    let v = s.introspect((&admin_id, &admin_secret), &first.value).await;
+    assert_eq!(v["active"], true, "{v}");
+    assert_eq!(v["client_id"], id.as_str());
+
+    // The provider rotates the refresh token: the new one is stored before
+    // the new access token is handed out, and the old one is dead.
+    let before = store.get_connection("graph").await.unwrap().unwrap();
+    assert!(before.tokens.refresh_token_encrypted.is_some());
+    let second = c.refresh("graph").await.unwrap();
+    assert_ne!(second.value, first.value);
+    let after = store.get_connection("graph").await.unwrap().unwrap();
+    assert_ne!(
+        after.tokens.refresh_token_encrypted, before.tokens.refresh_token_encrypted,
+        "the rotated refresh token is persisted"
+    );
+    assert_eq!(after.tokens.version, before.tokens.version + 1);
+    // Another process (a fresh manager on the same store) refreshes with
+    // the stored token: it works, so what was stored is the live one.
+    let other = Connections::new(
+        store.clone(),
+        Arc::new(MasterKey::from_bytes(&[7u8; 32]).unwrap()),
+        Arc::new(SystemClock),
+    );
+    let third = other.refresh("graph").await.unwrap();
+    assert_ne!(third.value, second.value);
+    let v = s.introspect((&admin_id, &admin_secret), &third.value).await;
+    assert_eq!(v["active"], true, "{v}");
+
+    // Sealed under another master key, nothing opens.
+    let wrong = Connections::new(
+        store.clone(),
+        Arc::new(MasterKey::from_bytes(&[8u8; 32]).unwrap()),
+        Arc::new(SystemClock),
+    );
+    let err = wrong.refresh("graph").await.unwrap_err();
+    assert!(matches!(err, ConnectError::Secrets(_)), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_errors_are_surfaced_and_recorded() {
+    let s = Server::start(Backend::Sqlite).await;
+    let (id, _) = s.add_client("conn-wrong", &["--scope", "read"]);
+    let dir = tempdir("conn-err");
+    let (store, c) = manager(&dir).await;
+
+    // A wrong secret: the provider's RFC 6749 error, word for word.
+    c.create(
+        "wrong",
+        &spec(&s, Flow::ClientCredentials, &id),
+        &secret("not-the-secret"),
+    )
+    .await
+    .unwrap();
+    let err = c.token("wrong").await.unwrap_err();
+    match &err {
+        ConnectError::Provider { status, error, .. } => {
+            assert_eq!(*status, 401);
+            assert_eq!(error, "invalid_client");
+        }
+        other => panic!("expected the provider's refusal, got {other}"),
+    }
+    let rec = store.get_connection("wrong").await.unwrap().unwrap();
+    assert_eq!(rec.tokens.status, "error");
+    assert!(rec.tokens.last_error.unwrap().contains("invalid_client"));
+
+    // A scope the client may not have.
+    let (id2, sec2) = s.add_client("conn-scope", &["--scope", "read"]);
+    let mut sp = spec(&s, Flow::ClientCredentials, &id2);
+    sp.scopes = vec!["admin".into()];
+    c.create("scope", &sp, &secret(&sec2)).await.unwrap();
+    let err = c.token("scope").await.unwrap_err();
+    assert!(err.to_string().contains("invalid_scope"), "{err}");
+
+    // A provider that is not there: retried, then a clear error.
+    let mut down = spec(&s, Flow::ClientCredentials, &id2);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    down.token_endpoint = Url::parse(&format!("http://127.0.0.1:{port}/oauth2/token")).unwrap();
+    c.create("down", &down, &secret(&sec2)).await.unwrap();
+    let err = c.token("down").await.unwrap_err();
+    assert!(matches!(err, ConnectError::Unreachable(_)), "{err}");
+    assert!(err.to_string().contains("cannot be reached"), "{err}");
+
+    // The code flow without a grant yet needs a person.
+    let mut code = spec(&s, Flow::AuthorizationCode, &id2);
+    code.authorization_endpoint = Some(Url::parse(&s.url("/oauth2/authorize")).unwrap());
+    c.create("code", &code, &ConnectionSecrets::default())
+        .await
+        .unwrap();
+    let err = c.token("code").await.unwrap_err();
+    assert!(matches!(err, ConnectError::NeedsAuthorization(_)), "{err}");
+    let rec = store.get_connection("code").await.unwrap().unwrap();
+    assert_eq!(rec.tokens.status, "needs_authorization");
+
+    // Bad configuration is refused before anything is stored.
+    let mut bad = spec(&s, Flow::ClientAssertion, &id2);
+    bad.assertion = Some(AssertionSpec {
+        expires_in_minutes: 5,
+        ..Default::default()
+    });
+    let err = c
+        .create(
+            "bad-key",
+            &bad,
+            &ConnectionSecrets {
+                signing_key_pem: Some(
+                    "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".into(),
+                ),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ConnectError::Config(_)), "{err}");
+    assert!(store.get_connection("bad-key").await.unwrap().is_none());
+    let _ = std::fs::remove_dir_all(&dir);
+}

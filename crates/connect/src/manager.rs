@@ -1,0 +1,528 @@
+//! The token manager every user of a connection goes through: a cached
+//! token while it is fresh; past the refresh margin exactly one request to
+//! the provider per connection in this process, however many callers wait;
+//! the answer (with a rotated refresh token) written to the store by
+//! compare-and-swap **before** anyone is handed the new access token, so a
+//! crash never strands a connection and two processes never both win.
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tollgate_core::Clock;
+use tollgate_jose::MasterKey;
+use tollgate_store::{ConnectionRecord, ConnectionTokens, Store};
+
+use crate::error::ConnectError;
+use crate::provider::{self, Grant, Issued};
+use crate::spec::{ConnectionSecrets, ConnectionSpec};
+
+/// Attempts per request to the provider when the failure is one a retry
+/// can help (unreachable, 5xx, 429), with backoff 250 ms, 500 ms.
+const ATTEMPTS: u32 = 3;
+
+/// Status values of a connection's token state.
+pub mod status {
+    pub const NEW: &str = "new";
+    pub const OK: &str = "ok";
+    pub const NEEDS_AUTHORIZATION: &str = "needs_authorization";
+    pub const ERROR: &str = "error";
+}
+
+/// An access token handed to a caller.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    pub value: String,
+    pub token_type: String,
+    pub expires_at: i64,
+    pub scope: Option<String>,
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("token_type", &self.token_type)
+            .field("expires_at", &self.expires_at)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Sealing contexts: a sealed value only opens on its own connection and
+/// field.
+fn context(name: &str, field: &str) -> Vec<u8> {
+    format!("tollgate/connection/{name}/{field}").into_bytes()
+}
+
+#[derive(Default)]
+struct Entry {
+    /// Held while this process asks the provider for this connection.
+    flight: tokio::sync::Mutex<()>,
+    cached: Mutex<Option<(AccessToken, i64)>>,
+}
+
+impl Entry {
+    /// The cached token if it is fresh beyond its margin.
+    fn fresh(&self, now: i64) -> Option<AccessToken> {
+        let c = self.cached.lock().unwrap_or_else(PoisonError::into_inner);
+        c.as_ref()
+            .filter(|(t, margin)| t.expires_at - margin > now)
+            .map(|(t, _)| t.clone())
+    }
+
+    fn set(&self, t: Option<(AccessToken, i64)>) {
+        *self.cached.lock().unwrap_or_else(PoisonError::into_inner) = t;
+    }
+}
+
+pub struct Connections {
+    store: Arc<dyn Store>,
+    master: Arc<MasterKey>,
+    clock: Arc<dyn Clock>,
+    entries: Mutex<HashMap<String, Arc<Entry>>>,
+}
+
+/// A connection opened: its spec and secrets.
+pub struct Opened {
+    pub record: ConnectionRecord,
+    pub spec: ConnectionSpec,
+    pub secrets: ConnectionSecrets,
+}
+
+impl Connections {
+    pub fn new(store: Arc<dyn Store>, master: Arc<MasterKey>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            master,
+            clock,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn master(&self) -> &MasterKey {
+        &self.master
+    }
+
+    fn entry(&self, name: &str) -> Arc<Entry> {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(name.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// Forgets what this process cached of the connection (after it was
+    /// changed or deleted).
+    pub fn forget(&self, name: &str) {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name);
+    }
+
+    /// Seals the secrets of `name` for the store.
+    pub fn seal_secrets(
+        &self,
+        name: &str,
+        secrets: &ConnectionSecrets,
+    ) -> Result<Option<Vec<u8>>, ConnectError> {
+        if secrets == &ConnectionSecrets::default() {
+            return Ok(None);
+        }
+        let json = serde_json::to_vec(secrets)
+            .map_err(|e| ConnectError::Secrets(format!("encoding: {e}")))?;
+        self.master
+            .seal(&context(name, "secrets"), &json)
+            .map(Some)
+            .map_err(|e| ConnectError::Secrets(e.to_string()))
+    }
+
+    fn open_value(&self, name: &str, field: &str, sealed: &[u8]) -> Result<String, ConnectError> {
+        let plain = self
+            .master
+            .open(&context(name, field), sealed)
+            .map_err(|e| ConnectError::Secrets(format!("{field} of '{name}': {e}")))?;
+        String::from_utf8(plain)
+            .map_err(|_| ConnectError::Secrets(format!("{field} of '{name}' is not text")))
+    }
+
+    fn seal_value(&self, name: &str, field: &str, value: &str) -> Result<Vec<u8>, ConnectError> {
+        self.master
+            .seal(&context(name, field), value.as_bytes())
+            .map_err(|e| ConnectError::Secrets(e.to_string()))
+    }
+
+    /// Adds a connection (validated; secrets sealed). `Conflict` from the
+    /// store when the name is taken.
+    pub async fn create(
+        &self,
+        name: &str,
+        spec: &ConnectionSpec,
+        secrets: &ConnectionSecrets,
+    ) -> Result<ConnectionRecord, ConnectError> {
+        crate::spec::valid_name(name).map_err(ConnectError::Config)?;
+        spec.validate(secrets).map_err(ConnectError::Config)?;
+        // Fail now, not at the first token request, on a key or a client
+        // certificate that cannot be used.
+        provider::signing_key(spec, secrets)?;
+        provider::http_client(spec, secrets)?;
+        let now = self.clock.now();
+        let record = ConnectionRecord {
+            name: name.to_owned(),
+            spec: serde_json::to_value(spec)
+                .map_err(|e| ConnectError::Config(format!("encoding the spec: {e}")))?,
+            secrets_encrypted: self.seal_secrets(name, secrets)?,
+            tokens: ConnectionTokens {
+                status: status::NEW.to_owned(),
+                ..ConnectionTokens::default()
+            },
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.create_connection(&record).await?;
+        self.forget(name);
+        Ok(record)
+    }
+
+    /// Replaces the configuration; the tokens obtained under the old one are
+    /// dropped (they may belong to another client, scope or provider).
+    pub async fn update(
+        &self,
+        name: &str,
+        spec: &ConnectionSpec,
+        secrets: &ConnectionSecrets,
+    ) -> Result<(), ConnectError> {
+        spec.validate(secrets).map_err(ConnectError::Config)?;
+        provider::signing_key(spec, secrets)?;
+        provider::http_client(spec, secrets)?;
+        let e = self.entry(name);
+        let _flight = e.flight.lock().await;
+        let now = self.clock.now();
+        let json = serde_json::to_value(spec)
+            .map_err(|e| ConnectError::Config(format!("encoding the spec: {e}")))?;
+        let sealed = self.seal_secrets(name, secrets)?;
+        self.store
+            .update_connection(name, &json, sealed.as_deref(), now)
+            .await
+            .map_err(|e| match e {
+                tollgate_store::StoreError::NotFound => ConnectError::NotFound(name.to_owned()),
+                e => e.into(),
+            })?;
+        self.store.reset_connection_tokens(name, now).await?;
+        e.set(None);
+        Ok(())
+    }
+
+    /// Deletes the connection and what this process cached of it.
+    pub async fn delete(&self, name: &str) -> Result<bool, ConnectError> {
+        let e = self.entry(name);
+        let _flight = e.flight.lock().await;
+        let gone = self.store.delete_connection(name).await?;
+        drop(_flight);
+        self.forget(name);
+        Ok(gone)
+    }
+
+    /// Every connection, opened (spec and secrets).
+    pub async fn list(&self) -> Result<Vec<Opened>, ConnectError> {
+        self.store
+            .list_connections()
+            .await?
+            .into_iter()
+            .map(|r| self.opened(r))
+            .collect()
+    }
+
+    /// Reads a connection and opens its spec and secrets.
+    pub async fn open(&self, name: &str) -> Result<Opened, ConnectError> {
+        let record = self
+            .store
+            .get_connection(name)
+            .await?
+            .ok_or_else(|| ConnectError::NotFound(name.to_owned()))?;
+        self.opened(record)
+    }
+
+    fn opened(&self, record: ConnectionRecord) -> Result<Opened, ConnectError> {
+        let spec: ConnectionSpec = serde_json::from_value(record.spec.clone()).map_err(|e| {
+            ConnectError::Config(format!("the stored spec of '{}': {e}", record.name))
+        })?;
+        let secrets = match &record.secrets_encrypted {
+            None => ConnectionSecrets::default(),
+            Some(sealed) => {
+                let json = self.open_value(&record.name, "secrets", sealed)?;
+                serde_json::from_str(&json).map_err(|e| {
+                    ConnectError::Secrets(format!("the secrets of '{}': {e}", record.name))
+                })?
+            }
+        };
+        Ok(Opened {
+            record,
+            spec,
+            secrets,
+        })
+    }
+
+    /// The stored access token of `o` when it is fresh beyond the margin.
+    fn stored_fresh(&self, o: &Opened, now: i64) -> Result<Option<AccessToken>, ConnectError> {
+        let t = &o.record.tokens;
+        let margin = i64::try_from(o.spec.refresh_margin_secs).unwrap_or(i64::MAX);
+        match (&t.access_token_encrypted, t.expires_at) {
+            (Some(sealed), Some(exp)) if t.status == status::OK && exp - margin > now => {
+                Ok(Some(AccessToken {
+                    value: self.open_value(&o.record.name, "access_token", sealed)?,
+                    token_type: t.token_type.clone().unwrap_or_else(|| "Bearer".into()),
+                    expires_at: exp,
+                    scope: t.scope.clone(),
+                }))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// A valid access token of `name`, refreshed (or newly obtained) first
+    /// when it is within the refresh margin of its expiry.
+    pub async fn token(&self, name: &str) -> Result<AccessToken, ConnectError> {
+        let e = self.entry(name);
+        if let Some(t) = e.fresh(self.clock.now()) {
+            return Ok(t);
+        }
+        let _flight = e.flight.lock().await;
+        // Whoever held the flight before us may have refreshed.
+        if let Some(t) = e.fresh(self.clock.now()) {
+            return Ok(t);
+        }
+        let o = self.open(name).await?;
+        // Another process may have refreshed.
+        if let Some(t) = self.stored_fresh(&o, self.clock.now())? {
+            let margin = i64::try_from(o.spec.refresh_margin_secs).unwrap_or(i64::MAX);
+            e.set(Some((t.clone(), margin)));
+            return Ok(t);
+        }
+        self.obtain(&e, o).await
+    }
+
+    /// A new access token now, whatever the cached one's age (`connection
+    /// token --refresh`, `POST …/token?refresh=true`).
+    pub async fn refresh(&self, name: &str) -> Result<AccessToken, ConnectError> {
+        let e = self.entry(name);
+        let _flight = e.flight.lock().await;
+        let o = self.open(name).await?;
+        self.obtain(&e, o).await
+    }
+
+    /// Asks the provider (refresh token first, else the flow's own grant),
+    /// persists, then hands out. Runs under the connection's flight lock.
+    async fn obtain(&self, e: &Entry, o: Opened) -> Result<AccessToken, ConnectError> {
+        let name = o.record.name.clone();
+        let refresh = o
+            .record
+            .tokens
+            .refresh_token_encrypted
+            .as_deref()
+            .map(|s| self.open_value(&name, "refresh_token", s))
+            .transpose()?;
+        let answer = match &refresh {
+            Some(rt) => match self.call(&o, &Grant::Refresh(rt)).await {
+                Err(err) if err.is_dead_grant() && o.spec.flow.is_unattended() => {
+                    tracing::info!(connection = %name, "the refresh token was refused; asking for a new grant");
+                    self.call(&o, &Grant::Unattended).await
+                }
+                other => other,
+            },
+            None => self.call(&o, &Grant::Unattended).await,
+        };
+        match answer {
+            Ok(issued) => self.store_issued(e, &o, issued, refresh).await,
+            Err(err) if err.is_retryable() => {
+                // The provider is down or busy: a token that has not yet
+                // expired still works, inside its refresh margin.
+                let t = &o.record.tokens;
+                if let (Some(sealed), Some(exp)) = (&t.access_token_encrypted, t.expires_at)
+                    && t.status == status::OK
+                    && exp > self.clock.now()
+                {
+                    tracing::warn!(connection = %name, error = %err, "refreshing failed; the current token is used until it expires");
+                    return Ok(AccessToken {
+                        value: self.open_value(&name, "access_token", sealed)?,
+                        token_type: t.token_type.clone().unwrap_or_else(|| "Bearer".into()),
+                        expires_at: exp,
+                        scope: t.scope.clone(),
+                    });
+                }
+                self.record_failure(e, &o, &err, false).await;
+                Err(err)
+            }
+            Err(err) => {
+                let dead = (err.is_dead_grant()
+                    || matches!(err, ConnectError::NeedsAuthorization(_)))
+                    && !o.spec.flow.is_unattended();
+                self.record_failure(e, &o, &err, dead).await;
+                if err.is_dead_grant() && !o.spec.flow.is_unattended() {
+                    return Err(ConnectError::NeedsAuthorization(format!(
+                        "the provider refused the refresh token ({err}); run tollgate connection authorize {name}"
+                    )));
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Writes the failure into the connection's state (`needs_authorization`
+    /// and the dead tokens dropped when `dead`, else `error`).
+    async fn record_failure(&self, e: &Entry, o: &Opened, err: &ConnectError, dead: bool) {
+        let mut tokens = o.record.tokens.clone();
+        tokens.status = if dead {
+            status::NEEDS_AUTHORIZATION
+        } else {
+            status::ERROR
+        }
+        .to_owned();
+        tokens.last_error = Some(err.to_string());
+        if dead {
+            tokens.refresh_token_encrypted = None;
+            tokens.access_token_encrypted = None;
+        }
+        // Recording the failure may lose a race with a process that
+        // succeeded: then its state is the better one.
+        if let Err(store_err) = self
+            .store
+            .save_connection_tokens(
+                &o.record.name,
+                o.record.tokens.version,
+                &tokens,
+                self.clock.now(),
+            )
+            .await
+        {
+            tracing::warn!(connection = %o.record.name, error = %store_err, "recording the connection's failure failed");
+        }
+        e.set(None);
+    }
+
+    /// One token request, tried again with backoff while a retry can help.
+    async fn call(&self, o: &Opened, grant: &Grant<'_>) -> Result<Issued, ConnectError> {
+        let http = provider::http_client(&o.spec, &o.secrets)?;
+        let key = provider::signing_key(&o.spec, &o.secrets)?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            // A fresh assertion (new jti, iat) for every attempt.
+            let req = provider::token_request(
+                &o.spec,
+                &o.secrets,
+                key.as_ref(),
+                grant,
+                self.clock.now(),
+            )?;
+            match provider::request_token(&http, &o.spec, &req.form, req.authorization.as_deref())
+                .await
+            {
+                Err(err) if err.is_retryable() && attempt < ATTEMPTS => {
+                    let wait = Duration::from_millis(250 << (attempt - 1));
+                    tracing::warn!(connection = %o.record.name, attempt, error = %err, "token request failed; trying again");
+                    tokio::time::sleep(wait).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Persists an answer (compare-and-swap on the version read before the
+    /// request), then caches and returns it. A provider that does not
+    /// rotate keeps the old refresh token (RFC 6749 §6).
+    async fn store_issued(
+        &self,
+        e: &Entry,
+        o: &Opened,
+        issued: Issued,
+        old_refresh: Option<String>,
+    ) -> Result<AccessToken, ConnectError> {
+        let name = &o.record.name;
+        let now = self.clock.now();
+        let lifetime = issued.expires_in.unwrap_or(o.spec.default_lifetime_secs);
+        let expires_at = now.saturating_add(i64::try_from(lifetime).unwrap_or(i64::MAX));
+        let refresh = issued.refresh_token.clone().or(old_refresh);
+        let tokens = ConnectionTokens {
+            access_token_encrypted: Some(self.seal_value(
+                name,
+                "access_token",
+                &issued.access_token,
+            )?),
+            refresh_token_encrypted: refresh
+                .as_deref()
+                .map(|r| self.seal_value(name, "refresh_token", r))
+                .transpose()?,
+            token_type: Some(issued.token_type.clone()),
+            scope: issued.scope.clone(),
+            expires_at: Some(expires_at),
+            obtained_at: Some(now),
+            status: status::OK.to_owned(),
+            last_error: None,
+            version: o.record.tokens.version,
+        };
+        let token = AccessToken {
+            value: issued.access_token,
+            token_type: issued.token_type,
+            expires_at,
+            scope: issued.scope,
+        };
+        let margin = i64::try_from(o.spec.refresh_margin_secs).unwrap_or(i64::MAX);
+        match self
+            .store
+            .save_connection_tokens(name, o.record.tokens.version, &tokens, now)
+            .await?
+        {
+            Some(_) => {
+                e.set(Some((token.clone(), margin)));
+                Ok(token)
+            }
+            None => {
+                // Another process stored a token first: use it, not ours
+                // (ours may rest on a refresh token the provider has
+                // already rotated away).
+                let again = self.open(name).await?;
+                match self.stored_fresh(&again, self.clock.now())? {
+                    Some(t) => {
+                        e.set(Some((t.clone(), margin)));
+                        Ok(t)
+                    }
+                    None => Err(ConnectError::Unreachable(format!(
+                        "another process changed connection '{name}' while this one refreshed it; try again"
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// Stores the answer to an authorization code (the code flow's end).
+    pub async fn complete_authorization(
+        &self,
+        name: &str,
+        code: &str,
+        verifier: &str,
+        redirect_uri: &str,
+    ) -> Result<AccessToken, ConnectError> {
+        let e = self.entry(name);
+        let _flight = e.flight.lock().await;
+        let o = self.open(name).await?;
+        let issued = self
+            .call(
+                &o,
+                &Grant::Code {
+                    code,
+                    verifier,
+                    redirect_uri,
+                },
+            )
+            .await?;
+        self.store_issued(&e, &o, issued, None).await
+    }
+}
+
+impl fmt::Debug for Connections {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connections").finish_non_exhaustive()
+    }
+}
