@@ -338,3 +338,74 @@ async fn provider_errors_are_surfaced_and_recorded() {
     assert!(store.get_connection("bad-key").await.unwrap().is_none());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The seed's "JWT flow" (RFC 7523 §2.1): Tollgate signs an assertion for a
+/// subject with a key the provider trusts; no client authentication.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwt_bearer_flow_for_a_subject() {
+    let dir = tempdir("conn-jwtb");
+    let idp = Key::new(&dir, Kind::Ec);
+    let cfg = dir.join("tollgate.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[[jwt_bearer.issuers]]
+issuer = "https://tollgate-connections.example"
+keys_file = {:?}
+subjects = ["alice"]
+scopes = ["read"]
+client_id = "svc-conn-jb"
+"#,
+            idp.public_pem(&dir).display().to_string()
+        ),
+    )
+    .unwrap();
+    let s = Server::start_with(
+        Backend::Sqlite,
+        &[("TOLLGATE_CONFIG", &cfg.display().to_string())],
+        &[],
+    )
+    .await;
+    let (id, secret) = s.add_client(
+        "svc-conn-jb",
+        &[
+            "--id",
+            "svc-conn-jb",
+            "--grant",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "--scope",
+            "read",
+        ],
+    );
+    let (_store, c) = manager(&dir).await;
+    let mut sp = spec(&s, Flow::JwtBearer, "");
+    sp.client_id = None;
+    sp.assertion = Some(AssertionSpec {
+        issuer: Some("https://tollgate-connections.example".into()),
+        subject: Some("alice".into()),
+        expires_in_minutes: 2,
+        ..Default::default()
+    });
+    let secrets = ConnectionSecrets {
+        signing_key_pem: Some(std::fs::read_to_string(&idp.path).unwrap()),
+        ..Default::default()
+    };
+    c.create("idp", &sp, &secrets).await.unwrap();
+    let t = c.token("idp").await.unwrap();
+    let v = s.introspect((&id, &secret), &t.value).await;
+    assert_eq!(v["active"], true, "{v}");
+    assert_eq!(v["sub"], "alice");
+    assert_eq!(v["client_id"], "svc-conn-jb");
+
+    // A subject the issuer may not assert: the provider's refusal.
+    let mut other = sp.clone();
+    if let Some(a) = other.assertion.as_mut() {
+        a.subject = Some("mallory".into());
+    }
+    c.create("idp-mallory", &other, &secrets).await.unwrap();
+    let err = c.token("idp-mallory").await.unwrap_err();
+    assert!(matches!(err, ConnectError::Provider { .. }), "{err}");
+    assert!(err.to_string().contains("invalid_grant"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
