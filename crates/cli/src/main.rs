@@ -21,7 +21,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use commands::{
     assertion::AssertionCmd, audit::AuditCmd, authserver::AuthServerCmd, client::ClientCmd,
-    keys::KeysCmd, regtoken::RegTokenCmd, service::ServiceCmd, user::UserCmd,
+    connection::ConnectionCmd, keys::KeysCmd, regtoken::RegTokenCmd, service::ServiceCmd,
+    user::UserCmd,
 };
 
 #[derive(Parser)]
@@ -72,6 +73,11 @@ enum Command {
     /// Manage third-party authorization servers whose tokens services accept.
     #[command(subcommand)]
     Authserver(AuthServerCmd),
+    /// Manage connections: tokens Tollgate obtains and refreshes at other
+    /// providers (authorization code, JWT bearer, client assertion, client
+    /// credentials).
+    #[command(subcommand)]
+    Connection(ConnectionCmd),
     /// Make keys and signed JWTs for client assertions and the JWT bearer
     /// grant (local files only; the store is not opened).
     #[command(subcommand)]
@@ -114,6 +120,7 @@ fn main() -> ExitCode {
                 Command::Keys(c) => commands::keys::run(&cfg, c, cli.json).await,
                 Command::Service(c) => commands::service::run(&cfg, c, cli.json).await,
                 Command::Authserver(c) => commands::authserver::run(&cfg, c, cli.json).await,
+                Command::Connection(c) => commands::connection::run(&cfg, c, cli.json).await,
                 Command::Audit(c) => commands::audit::run(&cfg, c, cli.json).await,
                 Command::Purge => commands::purge::run(&cfg, cli.json).await,
                 Command::Assertion(c) => commands::assertion::run(c, cli.json),

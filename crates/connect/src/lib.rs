@@ -5,11 +5,12 @@
 //! (RFC 7523 §2.2, with `x5t` / `x5t#S256`) or by a secret.
 #![forbid(unsafe_code)]
 
+pub mod authorize;
 pub mod error;
 pub mod manager;
 pub mod provider;
 pub mod spec;
 
 pub use error::ConnectError;
-pub use manager::{AccessToken, Connections};
+pub use manager::{AccessToken, ConnectionView, Connections, Opened};
 pub use spec::{AssertionSpec, ConnectionSecrets, ConnectionSpec, Flow};

@@ -526,3 +526,59 @@ impl fmt::Debug for Connections {
         f.debug_struct("Connections").finish_non_exhaustive()
     }
 }
+
+/// What `connection show` and the admin API show of a connection: the
+/// configuration, which secrets are set (never their values) and the state
+/// of its token (never the token).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConnectionView {
+    pub name: String,
+    pub spec: ConnectionSpec,
+    /// Names of the secrets that are set (`client_secret`, `signing_key`,
+    /// `client_key`, `proxy_password`).
+    pub secrets: Vec<&'static str>,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub obtained_at: Option<i64>,
+    pub has_refresh_token: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<&Opened> for ConnectionView {
+    fn from(o: &Opened) -> Self {
+        let s = &o.secrets;
+        let secrets = [
+            ("client_secret", s.client_secret.is_some()),
+            ("signing_key", s.signing_key_pem.is_some()),
+            ("client_key", s.client_key_pem.is_some()),
+            ("proxy_password", s.proxy_password.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(n, set)| set.then_some(n))
+        .collect();
+        let t = &o.record.tokens;
+        Self {
+            name: o.record.name.clone(),
+            spec: o.spec.clone(),
+            secrets,
+            status: t.status.clone(),
+            token_type: t.token_type.clone(),
+            scope: t.scope.clone(),
+            expires_at: t.expires_at,
+            obtained_at: t.obtained_at,
+            has_refresh_token: t.refresh_token_encrypted.is_some(),
+            last_error: t.last_error.clone(),
+            created_at: o.record.created_at,
+            updated_at: o.record.updated_at,
+        }
+    }
+}

@@ -4,6 +4,7 @@ pub mod assertion;
 pub mod audit;
 pub mod authserver;
 pub mod client;
+pub mod connection;
 pub mod keys;
 pub mod purge;
 pub mod regtoken;

@@ -115,7 +115,7 @@ impl Server {
         s
     }
 
-    fn command(&self) -> Command {
+    pub fn command(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_tollgate"));
         c.env_remove("RUST_LOG");
         c.env_remove("TOLLGATE_MASTER_KEY");

@@ -1,6 +1,8 @@
 //! Connections (issue 7) against Tollgate's own authorization server as the
 //! provider, over real HTTP: the token manager (`tollgate_connect`) with its
 //! own SQLite store, as another process (or node) would hold it.
+mod cli;
+
 use std::sync::Arc;
 
 use serde_json::Value;

@@ -1,0 +1,341 @@
+//! `tollgate connection …` as a person or a shell script uses it, against
+//! the same server as the provider.
+use std::process::Stdio;
+
+use serde_json::Value;
+use tokio::io::AsyncBufReadExt;
+
+use crate::assertions::support::{Key, Kind};
+use crate::authcode::{PASSWORD, add_user, location, login, no_redirects};
+use crate::harness::{Backend, Server};
+
+fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "tollgate failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn failed(out: &std::process::Output) -> String {
+    assert!(!out.status.success(), "tollgate should have failed");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_credentials_from_the_command_line() {
+    let s = Server::start(Backend::Sqlite).await;
+    let (id, secret) = s.add_client("script-cc", &["--scope", "read"]);
+    let token_ep = s.url("/oauth2/token");
+    ok(&s.cli_with_stdin(
+        &[
+            "connection",
+            "add",
+            "provider",
+            "--flow",
+            "client-credentials",
+            "--token-endpoint",
+            &token_ep,
+            "--client-id",
+            &id,
+            "--client-secret-stdin",
+            "--scope",
+            "read",
+        ],
+        format!("{secret}\n").as_bytes(),
+    ));
+    // What a script does: the token alone on stdout.
+    let token = ok(&s.cli(&["connection", "token", "provider"]));
+    let token = token.trim();
+    assert_eq!(token.lines().count(), 1);
+    let v = s.introspect((&id, &secret), token).await;
+    assert_eq!(v["active"], true, "{v}");
+    // Cached: the same token again.
+    assert_eq!(
+        ok(&s.cli(&["connection", "token", "provider"])).trim(),
+        token
+    );
+    let show = s.cli_json(&["connection", "show", "provider"]);
+    assert_eq!(show["status"], "ok");
+    assert_eq!(show["secrets"], serde_json::json!(["client_secret"]));
+    let text = show.to_string();
+    assert!(!text.contains(&secret) && !text.contains(token), "{text}");
+    let tested = ok(&s.cli(&["connection", "test", "provider"]));
+    assert!(tested.contains("works"), "{tested}");
+    assert!(!tested.contains(token));
+    let list = s.cli_json(&["connection", "list"]);
+    assert_eq!(list[0]["name"], "provider");
+    // A wrong secret: the provider's error, and a failing exit status.
+    ok(&s.cli_with_stdin(
+        &[
+            "connection",
+            "add",
+            "wrong",
+            "--flow",
+            "client-credentials",
+            "--token-endpoint",
+            &token_ep,
+            "--client-id",
+            &id,
+            "--client-secret-stdin",
+        ],
+        b"nope\n",
+    ));
+    let err = failed(&s.cli(&["connection", "token", "wrong"]));
+    assert!(err.contains("invalid_client"), "{err}");
+    // A secret on the command line is not an option.
+    let err = failed(&s.cli(&[
+        "connection",
+        "add",
+        "x",
+        "--flow",
+        "client-credentials",
+        "--token-endpoint",
+        &token_ep,
+        "--client-id",
+        &id,
+        "--client-secret",
+        "s",
+    ]));
+    assert!(err.contains("--client-secret"), "{err}");
+    ok(&s.cli(&["connection", "delete", "provider"]));
+    let err = failed(&s.cli(&["connection", "token", "provider"]));
+    assert!(err.contains("no connection named 'provider'"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_assertion_from_a_pkcs12_keystore() {
+    let s = Server::start(Backend::Sqlite).await;
+    let dir = std::env::temp_dir().join(crate::assertions::support::unique("conn-p12"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = Key::new(&dir, Kind::Rsa);
+    let cert = key.cert(&dir);
+    let p12 = dir.join("client.p12");
+    let out = std::process::Command::new("openssl")
+        .args([
+            "pkcs12",
+            "-export",
+            "-name",
+            "graph-signing",
+            "-passout",
+            "pass:keystore-pw",
+            "-inkey",
+        ])
+        .arg(&key.path)
+        .arg("-in")
+        .arg(&cert)
+        .arg("-out")
+        .arg(&p12)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (id, _) = s.add_client(
+        "script-keyed",
+        &[
+            "--scope",
+            "read",
+            "--auth-method",
+            "private_key_jwt",
+            "--jwks-file",
+            &cert.display().to_string(),
+        ],
+    );
+    let token_ep = s.url("/oauth2/token");
+    let add = |name: &str, alias: &str, password: &str| {
+        s.cli_with_stdin(
+            &[
+                "connection",
+                "add",
+                name,
+                "--flow",
+                "client-assertion",
+                "--token-endpoint",
+                &token_ep,
+                "--client-id",
+                &id,
+                "--scope",
+                "read",
+                "--keystore",
+                &p12.display().to_string(),
+                "--alias",
+                alias,
+                "--keystore-password-stdin",
+                "--x5t",
+            ],
+            format!("{password}\n").as_bytes(),
+        )
+    };
+    let err = failed(&add("bad-pw", "graph-signing", "wrong"));
+    assert!(err.contains("password is wrong"), "{err}");
+    let err = failed(&add("bad-alias", "nope", "keystore-pw"));
+    assert!(
+        err.contains("alias 'nope' not found") && err.contains("graph-signing"),
+        "{err}"
+    );
+    ok(&add("graph", "graph-signing", "keystore-pw"));
+    let token = ok(&s.cli(&["connection", "token", "graph"]));
+    let (iid, isecret) = s.add_client("introspector", &["--scope", "read"]);
+    let v: Value = s.introspect((&iid, &isecret), token.trim()).await;
+    assert_eq!(v["active"], true, "{v}");
+    assert_eq!(v["client_id"], id.as_str());
+    // A certificate that is not the key's is refused when added.
+    let other = Key::new(&dir, Kind::Rsa);
+    let err = failed(&s.cli(&[
+        "connection",
+        "add",
+        "mismatch",
+        "--flow",
+        "client-assertion",
+        "--token-endpoint",
+        &token_ep,
+        "--client-id",
+        &id,
+        "--key",
+        &other.path.display().to_string(),
+        "--cert",
+        &cert.display().to_string(),
+        "--x5t",
+    ]));
+    assert!(err.contains("does not belong to the private key"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Starts `connection authorize NAME --no-browser` and returns the child
+/// and the authorization URL it printed.
+async fn start_authorize(s: &Server, name: &str) -> (tokio::process::Child, String) {
+    let mut cmd = tokio::process::Command::from(s.command());
+    cmd.args([
+        "connection",
+        "authorize",
+        name,
+        "--no-browser",
+        "--wait",
+        "30",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .kill_on_drop(true);
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let url = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("the authorization URL in time")
+        .unwrap()
+        .expect("a line");
+    (child, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_code_over_a_loopback_redirect() {
+    let s = Server::start(Backend::Sqlite).await;
+    add_user(&s, "alice");
+    let (id, secret) = s.add_client(
+        "native",
+        &[
+            "--grant",
+            "authorization_code",
+            "--grant",
+            "refresh_token",
+            "--redirect-uri",
+            "http://127.0.0.1/callback",
+            "--scope",
+            "read",
+            "--skip-consent",
+        ],
+    );
+    ok(&s.cli_with_stdin(
+        &[
+            "connection",
+            "add",
+            "crm",
+            "--flow",
+            "authorization-code",
+            "--authorization-endpoint",
+            &s.url("/oauth2/authorize"),
+            "--token-endpoint",
+            &s.url("/oauth2/token"),
+            "--client-id",
+            &id,
+            "--client-secret-stdin",
+            "--scope",
+            "read",
+        ],
+        format!("{secret}\n").as_bytes(),
+    ));
+    // Before anyone authorized it, there is no token to give.
+    let err = failed(&s.cli(&["connection", "token", "crm"]));
+    assert!(err.contains("authorize"), "{err}");
+
+    let http = no_redirects();
+    let cookie = login(&s, &http, "alice", PASSWORD).await;
+    let (child, url) = start_authorize(&s, "crm").await;
+    assert!(url.starts_with(&s.url("/oauth2/authorize?")), "{url}");
+    // The person signs in and approves; the provider sends the browser to
+    // the loopback address the command listens on.
+    let r = http
+        .get(&url)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302, "{:?}", r.text().await);
+    let back = location(&r);
+    assert!(back.starts_with("http://127.0.0.1:"), "{back}");
+    let page = reqwest::get(&back).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("close this window"));
+    let out = child.wait_with_output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "authorize: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Now a script gets tokens for alice, refreshed without her.
+    let token = ok(&s.cli(&["connection", "token", "crm"]));
+    let v = s.introspect((&id, &secret), token.trim()).await;
+    assert_eq!(
+        (v["active"].as_bool(), v["username"].as_str()),
+        (Some(true), Some("alice"))
+    );
+    let alice = v["sub"].clone();
+    let fresh = ok(&s.cli(&["connection", "token", "crm", "--refresh"]));
+    assert_ne!(fresh.trim(), token.trim());
+    let v = s.introspect((&id, &secret), fresh.trim()).await;
+    assert_eq!(v["sub"], alice, "the refreshed token is alice's too");
+
+    // An answer with another state is refused and nothing is stored.
+    let (child, url) = start_authorize(&s, "crm").await;
+    let r = http
+        .get(&url)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    let mut forged = reqwest::Url::parse(&location(&r)).unwrap();
+    let pairs: Vec<(String, String)> = forged
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "state" {
+                "forged".into()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    forged.query_pairs_mut().clear().extend_pairs(pairs);
+    let _ = reqwest::get(forged.as_str()).await.unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("state"), "{err}");
+    // The earlier authorization still stands.
+    let show = s.cli_json(&["connection", "show", "crm"]);
+    assert_eq!(show["status"], "ok");
+}
