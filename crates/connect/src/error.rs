@@ -20,9 +20,16 @@ pub enum ConnectError {
         error: String,
         description: Option<String>,
     },
-    /// The provider could not be reached, or the connection broke.
+    /// The provider could not be reached: the request was not sent.
     #[error("{0}")]
     Unreachable(String),
+    /// The request was sent but no complete answer came back (a timeout, a
+    /// connection that broke): the provider may have acted on it.
+    #[error("{0}")]
+    Interrupted(String),
+    /// Another request changed the connection while this one ran.
+    #[error("{0}")]
+    Conflict(String),
     /// The provider answered something that is not OAuth.
     #[error("the provider's answer is not a valid token response: {0}")]
     Protocol(String),
@@ -52,12 +59,12 @@ impl ConnectError {
         }
     }
 
-    /// Trying again later may help: the provider was unreachable, busy or
-    /// failing (5xx, 429, `temporarily_unavailable`). An OAuth refusal will
-    /// not change by asking again.
-    pub fn is_retryable(&self) -> bool {
+    /// The provider was unreachable, busy or failing (5xx, 429,
+    /// `temporarily_unavailable`), or the answer got lost: asking again
+    /// later may work. An OAuth refusal will not change by asking again.
+    pub fn is_transient(&self) -> bool {
         match self {
-            ConnectError::Unreachable(_) => true,
+            ConnectError::Unreachable(_) | ConnectError::Interrupted(_) => true,
             ConnectError::Provider { status, error, .. } => {
                 *status == 429
                     || *status >= 500
@@ -65,6 +72,43 @@ impl ConnectError {
                     || error == "server_error"
             }
             _ => false,
+        }
+    }
+
+    /// Whether the same request may be sent again at once. A request that
+    /// spends a one-time value (a refresh token the provider rotates, a
+    /// code) is sent again only when it surely was not acted on: it never
+    /// left (unreachable), or the provider said it is busy (429, 503).
+    pub fn may_resend(&self, spends_a_grant: bool) -> bool {
+        match self {
+            ConnectError::Unreachable(_) => true,
+            ConnectError::Provider { status, .. } if *status == 429 || *status == 503 => true,
+            _ => !spends_a_grant && self.is_transient(),
+        }
+    }
+
+    /// The same error again, for callers that waited on the request that
+    /// failed (the store's and the key's errors keep their words only).
+    pub fn replay(&self) -> ConnectError {
+        match self {
+            ConnectError::NotFound(n) => ConnectError::NotFound(n.clone()),
+            ConnectError::Config(m) => ConnectError::Config(m.clone()),
+            ConnectError::NeedsAuthorization(m) => ConnectError::NeedsAuthorization(m.clone()),
+            ConnectError::Provider {
+                status,
+                error,
+                description,
+            } => ConnectError::Provider {
+                status: *status,
+                error: error.clone(),
+                description: description.clone(),
+            },
+            ConnectError::Unreachable(m) => ConnectError::Unreachable(m.clone()),
+            ConnectError::Interrupted(m) => ConnectError::Interrupted(m.clone()),
+            ConnectError::Conflict(m) => ConnectError::Conflict(m.clone()),
+            ConnectError::Protocol(m) => ConnectError::Protocol(m.clone()),
+            ConnectError::Store(e) => ConnectError::Interrupted(format!("store: {e}")),
+            ConnectError::Secrets(m) => ConnectError::Secrets(m.clone()),
         }
     }
 

@@ -6,6 +6,7 @@
 //! crash never strands a connection and two processes never both win.
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -54,26 +55,75 @@ fn context(name: &str, field: &str) -> Vec<u8> {
     format!("tollgate/connection/{name}/{field}").into_bytes()
 }
 
+/// A token in memory, and until when it is handed out without asking.
+#[derive(Clone)]
+struct Cached {
+    token: AccessToken,
+    fresh_until: i64,
+}
+
+/// What this process keeps per connection.
 #[derive(Default)]
 struct Entry {
     /// Held while this process asks the provider for this connection.
     flight: tokio::sync::Mutex<()>,
-    cached: Mutex<Option<(AccessToken, i64)>>,
+    cached: Mutex<Option<Cached>>,
+    /// Flights that ended, and the error of the last one if it failed: a
+    /// caller that waited on a failed flight gets its answer instead of
+    /// asking again.
+    flights: AtomicU64,
+    last_failure: Mutex<Option<(u64, ConnectError)>>,
+    /// The HTTP client, built for the configuration last updated at.
+    http: Mutex<Option<(i64, reqwest::Client)>>,
 }
 
 impl Entry {
-    /// The cached token if it is fresh beyond its margin.
     fn fresh(&self, now: i64) -> Option<AccessToken> {
         let c = self.cached.lock().unwrap_or_else(PoisonError::into_inner);
         c.as_ref()
-            .filter(|(t, margin)| t.expires_at - margin > now)
-            .map(|(t, _)| t.clone())
+            .filter(|c| c.fresh_until > now)
+            .map(|c| c.token.clone())
     }
 
-    fn set(&self, t: Option<(AccessToken, i64)>) {
-        *self.cached.lock().unwrap_or_else(PoisonError::into_inner) = t;
+    fn set(&self, c: Option<Cached>) {
+        *self.cached.lock().unwrap_or_else(PoisonError::into_inner) = c;
+    }
+
+    /// Ends a flight with its outcome.
+    fn ended(&self, failure: Option<&ConnectError>) {
+        let n = self.flights.fetch_add(1, Ordering::AcqRel) + 1;
+        *self
+            .last_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = failure.map(|e| (n, e.replay()));
+    }
+
+    /// The failure of the last flight, if flights ended since `seen` and
+    /// the last one failed.
+    fn failed_since(&self, seen: u64) -> Option<ConnectError> {
+        if self.flights.load(Ordering::Acquire) == seen {
+            return None;
+        }
+        self.last_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|(_, e)| e.replay())
     }
 }
+
+/// The refresh margin for a token of `lifetime` seconds: the configured
+/// one, but never more than half the lifetime (a margin at or above the
+/// lifetime would refresh on every call).
+fn margin(spec: &ConnectionSpec, lifetime: i64) -> i64 {
+    i64::try_from(spec.refresh_margin_secs)
+        .unwrap_or(i64::MAX)
+        .min(lifetime.max(0) / 2)
+}
+
+/// How long a token that could not be refreshed (the provider is down) is
+/// handed out before asking again.
+const RETRY_AFTER_FAILURE: i64 = 5;
 
 pub struct Connections {
     store: Arc<dyn Store>,
@@ -185,8 +235,9 @@ impl Connections {
         Ok(record)
     }
 
-    /// Replaces the configuration; the tokens obtained under the old one are
-    /// dropped (they may belong to another client, scope or provider).
+    /// Replaces the configuration; the store drops the tokens obtained under
+    /// the old one in the same write (they may belong to another client,
+    /// scope or provider).
     pub async fn update(
         &self,
         name: &str,
@@ -209,7 +260,6 @@ impl Connections {
                 tollgate_store::StoreError::NotFound => ConnectError::NotFound(name.to_owned()),
                 e => e.into(),
             })?;
-        self.store.reset_connection_tokens(name, now).await?;
         e.set(None);
         Ok(())
     }
@@ -264,58 +314,92 @@ impl Connections {
         })
     }
 
-    /// The stored access token of `o` when it is fresh beyond the margin.
-    fn stored_fresh(&self, o: &Opened, now: i64) -> Result<Option<AccessToken>, ConnectError> {
+    /// The stored access token of `o` if it is fresh beyond its margin.
+    fn stored_fresh(&self, o: &Opened, now: i64) -> Result<Option<Cached>, ConnectError> {
         let t = &o.record.tokens;
-        let margin = i64::try_from(o.spec.refresh_margin_secs).unwrap_or(i64::MAX);
-        match (&t.access_token_encrypted, t.expires_at) {
-            (Some(sealed), Some(exp)) if t.status == status::OK && exp - margin > now => {
-                Ok(Some(AccessToken {
-                    value: self.open_value(&o.record.name, "access_token", sealed)?,
-                    token_type: t.token_type.clone().unwrap_or_else(|| "Bearer".into()),
-                    expires_at: exp,
-                    scope: t.scope.clone(),
-                }))
-            }
-            _ => Ok(None),
+        let (Some(sealed), Some(exp)) = (&t.access_token_encrypted, t.expires_at) else {
+            return Ok(None);
+        };
+        let lifetime = t.obtained_at.map_or(
+            i64::try_from(o.spec.default_lifetime_secs).unwrap_or(i64::MAX),
+            |at| exp - at,
+        );
+        let fresh_until = exp - margin(&o.spec, lifetime);
+        if fresh_until <= now {
+            return Ok(None);
         }
+        Ok(Some(Cached {
+            token: self.stored_token(o, sealed, exp)?,
+            fresh_until,
+        }))
+    }
+
+    fn stored_token(
+        &self,
+        o: &Opened,
+        sealed: &[u8],
+        exp: i64,
+    ) -> Result<AccessToken, ConnectError> {
+        let t = &o.record.tokens;
+        Ok(AccessToken {
+            value: self.open_value(&o.record.name, "access_token", sealed)?,
+            token_type: t.token_type.clone().unwrap_or_else(|| "Bearer".into()),
+            expires_at: exp,
+            scope: t.scope.clone(),
+        })
     }
 
     /// A valid access token of `name`, refreshed (or newly obtained) first
-    /// when it is within the refresh margin of its expiry.
+    /// when it is within the refresh margin of its expiry. Callers that
+    /// wait while another asks the provider get that answer, success or
+    /// failure.
     pub async fn token(&self, name: &str) -> Result<AccessToken, ConnectError> {
         let e = self.entry(name);
         if let Some(t) = e.fresh(self.clock.now()) {
             return Ok(t);
         }
+        let seen = e.flights.load(Ordering::Acquire);
         let _flight = e.flight.lock().await;
-        // Whoever held the flight before us may have refreshed.
         if let Some(t) = e.fresh(self.clock.now()) {
             return Ok(t);
         }
-        let o = self.open(name).await?;
-        // Another process may have refreshed.
-        if let Some(t) = self.stored_fresh(&o, self.clock.now())? {
-            let margin = i64::try_from(o.spec.refresh_margin_secs).unwrap_or(i64::MAX);
-            e.set(Some((t.clone(), margin)));
-            return Ok(t);
+        if let Some(err) = e.failed_since(seen) {
+            return Err(err);
         }
-        self.obtain(&e, o).await
+        let o = match self.open(name).await {
+            Err(ConnectError::NotFound(n)) => {
+                drop(_flight);
+                self.forget(name);
+                return Err(ConnectError::NotFound(n));
+            }
+            other => other?,
+        };
+        // Another process may have refreshed.
+        if let Some(c) = self.stored_fresh(&o, self.clock.now())? {
+            e.set(Some(c.clone()));
+            return Ok(c.token);
+        }
+        let out = self.obtain(&e, o).await;
+        e.ended(out.as_ref().err());
+        out
     }
 
     /// A new access token now, whatever the cached one's age (`connection
-    /// token --refresh`, `POST …/token?refresh=true`).
+    /// token --refresh`, `connection test`).
     pub async fn refresh(&self, name: &str) -> Result<AccessToken, ConnectError> {
         let e = self.entry(name);
         let _flight = e.flight.lock().await;
         let o = self.open(name).await?;
-        self.obtain(&e, o).await
+        let out = self.obtain(&e, o).await;
+        e.ended(out.as_ref().err());
+        out
     }
 
     /// Asks the provider (refresh token first, else the flow's own grant),
     /// persists, then hands out. Runs under the connection's flight lock.
     async fn obtain(&self, e: &Entry, o: Opened) -> Result<AccessToken, ConnectError> {
         let name = o.record.name.clone();
+        let unattended = o.spec.flow.is_unattended();
         let refresh = o
             .record
             .tokens
@@ -323,55 +407,54 @@ impl Connections {
             .as_deref()
             .map(|s| self.open_value(&name, "refresh_token", s))
             .transpose()?;
-        let answer = match &refresh {
-            Some(rt) => match self.call(&o, &Grant::Refresh(rt)).await {
-                Err(err) if err.is_dead_grant() && o.spec.flow.is_unattended() => {
+        // Which refresh token the answer leaves us (when the provider sends
+        // no new one): the one it was asked with, or none after a new grant.
+        let (answer, kept) = match &refresh {
+            Some(rt) => match self.call(e, &o, &Grant::Refresh(rt)).await {
+                Err(err) if err.is_dead_grant() && unattended => {
                     tracing::info!(connection = %name, "the refresh token was refused; asking for a new grant");
-                    self.call(&o, &Grant::Unattended).await
+                    (self.call(e, &o, &Grant::Unattended).await, None)
                 }
-                other => other,
+                other => (other, refresh.clone()),
             },
-            None => self.call(&o, &Grant::Unattended).await,
+            None => (self.call(e, &o, &Grant::Unattended).await, None),
         };
-        match answer {
-            Ok(issued) => self.store_issued(e, &o, issued, refresh).await,
-            Err(err) if err.is_retryable() => {
-                // The provider is down or busy: a token that has not yet
-                // expired still works, inside its refresh margin.
-                let t = &o.record.tokens;
-                if let (Some(sealed), Some(exp)) = (&t.access_token_encrypted, t.expires_at)
-                    && t.status == status::OK
-                    && exp > self.clock.now()
-                {
-                    tracing::warn!(connection = %name, error = %err, "refreshing failed; the current token is used until it expires");
-                    return Ok(AccessToken {
-                        value: self.open_value(&name, "access_token", sealed)?,
-                        token_type: t.token_type.clone().unwrap_or_else(|| "Bearer".into()),
-                        expires_at: exp,
-                        scope: t.scope.clone(),
-                    });
-                }
-                self.record_failure(e, &o, &err, false).await;
-                Err(err)
-            }
-            Err(err) => {
-                let dead = (err.is_dead_grant()
-                    || matches!(err, ConnectError::NeedsAuthorization(_)))
-                    && !o.spec.flow.is_unattended();
-                self.record_failure(e, &o, &err, dead).await;
-                if err.is_dead_grant() && !o.spec.flow.is_unattended() {
-                    return Err(ConnectError::NeedsAuthorization(format!(
-                        "the provider refused the refresh token ({err}); run tollgate connection authorize {name}"
-                    )));
-                }
-                Err(err)
-            }
+        let err = match answer {
+            Ok(issued) => return self.store_issued(e, &o, issued, kept).await,
+            Err(err) => err,
+        };
+        // A refresh token the provider refused is of no more use; a person
+        // must authorize again.
+        let dead = !unattended
+            && (err.is_dead_grant() || matches!(err, ConnectError::NeedsAuthorization(_)));
+        self.record_failure(&o, &err, dead).await;
+        // The current token, while it has not expired, still works.
+        let t = &o.record.tokens;
+        let now = self.clock.now();
+        if let (Some(sealed), Some(exp)) = (&t.access_token_encrypted, t.expires_at)
+            && exp > now
+        {
+            tracing::warn!(connection = %name, error = %err, "getting a new token failed; the current one is used until it expires");
+            let token = self.stored_token(&o, sealed, exp)?;
+            e.set(Some(Cached {
+                token: token.clone(),
+                fresh_until: exp.min(now + RETRY_AFTER_FAILURE),
+            }));
+            return Ok(token);
         }
+        e.set(None);
+        if err.is_dead_grant() && !unattended {
+            return Err(ConnectError::NeedsAuthorization(format!(
+                "the provider refused the refresh token ({err}); run tollgate connection authorize {name}"
+            )));
+        }
+        Err(err)
     }
 
-    /// Writes the failure into the connection's state (`needs_authorization`
-    /// and the dead tokens dropped when `dead`, else `error`).
-    async fn record_failure(&self, e: &Entry, o: &Opened, err: &ConnectError, dead: bool) {
+    /// Writes the failure into the connection's state: `needs_authorization`
+    /// with the refresh token dropped when `dead`, else `error`. The access
+    /// token stays while it is valid.
+    async fn record_failure(&self, o: &Opened, err: &ConnectError, dead: bool) {
         let mut tokens = o.record.tokens.clone();
         tokens.status = if dead {
             status::NEEDS_AUTHORIZATION
@@ -382,7 +465,6 @@ impl Connections {
         tokens.last_error = Some(err.to_string());
         if dead {
             tokens.refresh_token_encrypted = None;
-            tokens.access_token_encrypted = None;
         }
         // Recording the failure may lose a race with a process that
         // succeeded: then its state is the better one.
@@ -398,13 +480,27 @@ impl Connections {
         {
             tracing::warn!(connection = %o.record.name, error = %store_err, "recording the connection's failure failed");
         }
-        e.set(None);
     }
 
-    /// One token request, tried again with backoff while a retry can help.
-    async fn call(&self, o: &Opened, grant: &Grant<'_>) -> Result<Issued, ConnectError> {
-        let http = provider::http_client(&o.spec, &o.secrets)?;
+    /// The connection's HTTP client, built once per configuration.
+    fn http(&self, e: &Entry, o: &Opened) -> Result<reqwest::Client, ConnectError> {
+        let mut slot = e.http.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((at, client)) = slot.as_ref()
+            && *at == o.record.updated_at
+        {
+            return Ok(client.clone());
+        }
+        let client = provider::http_client(&o.spec, &o.secrets)?;
+        *slot = Some((o.record.updated_at, client.clone()));
+        Ok(client)
+    }
+
+    /// One token request. It is sent again (with backoff) only when that
+    /// cannot spend a one-time value twice (see `ConnectError::may_resend`).
+    async fn call(&self, e: &Entry, o: &Opened, grant: &Grant<'_>) -> Result<Issued, ConnectError> {
+        let http = self.http(e, o)?;
         let key = provider::signing_key(&o.spec, &o.secrets)?;
+        let spends = !matches!(grant, Grant::Unattended);
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -419,7 +515,7 @@ impl Connections {
             match provider::request_token(&http, &o.spec, &req.form, req.authorization.as_deref())
                 .await
             {
-                Err(err) if err.is_retryable() && attempt < ATTEMPTS => {
+                Err(err) if err.may_resend(spends) && attempt < ATTEMPTS => {
                     let wait = Duration::from_millis(250 << (attempt - 1));
                     tracing::warn!(connection = %o.record.name, attempt, error = %err, "token request failed; trying again");
                     tokio::time::sleep(wait).await;
@@ -429,22 +525,23 @@ impl Connections {
         }
     }
 
-    /// Persists an answer (compare-and-swap on the version read before the
-    /// request), then caches and returns it. A provider that does not
-    /// rotate keeps the old refresh token (RFC 6749 §6).
+    /// Persists an answer by compare-and-swap on the version read before
+    /// the request, then caches and returns it. `kept`: the refresh token
+    /// to keep when the answer has none (RFC 6749 §6).
     async fn store_issued(
         &self,
         e: &Entry,
         o: &Opened,
         issued: Issued,
-        old_refresh: Option<String>,
+        kept: Option<String>,
     ) -> Result<AccessToken, ConnectError> {
         let name = &o.record.name;
         let now = self.clock.now();
-        let lifetime = issued.expires_in.unwrap_or(o.spec.default_lifetime_secs);
-        let expires_at = now.saturating_add(i64::try_from(lifetime).unwrap_or(i64::MAX));
-        let refresh = issued.refresh_token.clone().or(old_refresh);
-        let tokens = ConnectionTokens {
+        let lifetime = i64::try_from(issued.expires_in.unwrap_or(o.spec.default_lifetime_secs))
+            .unwrap_or(i64::MAX);
+        let expires_at = now.saturating_add(lifetime);
+        let refresh = issued.refresh_token.clone().or(kept);
+        let mut tokens = ConnectionTokens {
             access_token_encrypted: Some(self.seal_value(
                 name,
                 "access_token",
@@ -468,32 +565,40 @@ impl Connections {
             expires_at,
             scope: issued.scope,
         };
-        let margin = i64::try_from(o.spec.refresh_margin_secs).unwrap_or(i64::MAX);
-        match self
-            .store
-            .save_connection_tokens(name, o.record.tokens.version, &tokens, now)
-            .await?
-        {
-            Some(_) => {
-                e.set(Some((token.clone(), margin)));
-                Ok(token)
+        let cached = Cached {
+            token: token.clone(),
+            fresh_until: expires_at - margin(&o.spec, lifetime),
+        };
+        // Our answer is the newest unless another process stored a good
+        // one meanwhile; a failure it recorded, or nothing, loses to ours.
+        for _ in 0..3 {
+            if self
+                .store
+                .save_connection_tokens(name, tokens.version, &tokens, now)
+                .await?
+                .is_some()
+            {
+                e.set(Some(cached));
+                return Ok(token);
             }
-            None => {
-                // Another process stored a token first: use it, not ours
-                // (ours may rest on a refresh token the provider has
-                // already rotated away).
-                let again = self.open(name).await?;
-                match self.stored_fresh(&again, self.clock.now())? {
-                    Some(t) => {
-                        e.set(Some((t.clone(), margin)));
-                        Ok(t)
-                    }
-                    None => Err(ConnectError::Unreachable(format!(
-                        "another process changed connection '{name}' while this one refreshed it; try again"
-                    ))),
-                }
+            let again = self.open(name).await?;
+            let t = &again.record.tokens;
+            if again.record.updated_at != o.record.updated_at || t.status == status::NEW {
+                return Err(ConnectError::Conflict(format!(
+                    "connection '{name}' was changed while a token was being obtained; ask again"
+                )));
             }
+            if t.status == status::OK
+                && let Some(c) = self.stored_fresh(&again, self.clock.now())?
+            {
+                e.set(Some(c.clone()));
+                return Ok(c.token);
+            }
+            tokens.version = t.version;
         }
+        Err(ConnectError::Conflict(format!(
+            "connection '{name}' keeps changing while a token is being stored; ask again"
+        )))
     }
 
     /// Stores the answer to an authorization code (the code flow's end).
@@ -507,8 +612,9 @@ impl Connections {
         let e = self.entry(name);
         let _flight = e.flight.lock().await;
         let o = self.open(name).await?;
-        let issued = self
+        let out = match self
             .call(
+                &e,
                 &o,
                 &Grant::Code {
                     code,
@@ -516,8 +622,13 @@ impl Connections {
                     redirect_uri,
                 },
             )
-            .await?;
-        self.store_issued(&e, &o, issued, None).await
+            .await
+        {
+            Ok(issued) => self.store_issued(&e, &o, issued, None).await,
+            Err(err) => Err(err),
+        };
+        e.ended(out.as_ref().err());
+        out
     }
 }
 

@@ -152,7 +152,6 @@ fn assertion(
         "sub": subject,
         "aud": audience,
         "iat": now,
-        "nbf": now,
         "exp": now + i64::from(a.expires_in_minutes) * 60,
         "jti": jti,
     });
@@ -282,11 +281,19 @@ pub async fn request_token(
         req = req.header(reqwest::header::AUTHORIZATION, a);
     }
     let resp = req.send().await.map_err(|e| {
-        ConnectError::Unreachable(format!(
-            "the token endpoint {} cannot be reached: {}",
-            spec.token_endpoint,
-            error_chain(&e)
-        ))
+        if e.is_connect() {
+            ConnectError::Unreachable(format!(
+                "the token endpoint {} cannot be reached: {}",
+                spec.token_endpoint,
+                error_chain(&e)
+            ))
+        } else {
+            ConnectError::Interrupted(format!(
+                "the token endpoint {} did not answer: {}",
+                spec.token_endpoint,
+                error_chain(&e)
+            ))
+        }
     })?;
     let status = resp.status();
     let body = read_limited(resp).await?;
@@ -308,7 +315,7 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>, ConnectError> {
     let mut body = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(|e| {
-        ConnectError::Unreachable(format!("reading the token endpoint's answer failed: {e}"))
+        ConnectError::Interrupted(format!("reading the token endpoint's answer failed: {e}"))
     })? {
         if body.len() + chunk.len() > MAX_ANSWER {
             return Err(ConnectError::Protocol(
@@ -320,6 +327,16 @@ async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>, ConnectErr
     Ok(body)
 }
 
+/// A provider's words as they may go into a log, an error and the store:
+/// at most 300 characters, no control characters.
+fn printable(s: &str) -> String {
+    let mut out: String = s.chars().filter(|c| !c.is_control()).take(300).collect();
+    if s.chars().filter(|c| !c.is_control()).count() > 300 {
+        out.push('…');
+    }
+    out
+}
+
 /// RFC 6749 §5.1 (200 with a JSON token) or §5.2 (a JSON error).
 pub fn parse_answer(status: u16, body: &[u8]) -> Result<Issued, ConnectError> {
     let json: Option<Map<String, Value>> = serde_json::from_slice(body).ok();
@@ -327,7 +344,7 @@ pub fn parse_answer(status: u16, body: &[u8]) -> Result<Issued, ConnectError> {
         let Some(j) = json else {
             return Err(ConnectError::from_status(status, None, None));
         };
-        let text = |k: &str| j.get(k).and_then(Value::as_str).map(str::to_owned);
+        let text = |k: &str| j.get(k).and_then(Value::as_str).map(printable);
         return Err(ConnectError::from_status(
             status,
             text("error"),
@@ -386,7 +403,22 @@ mod tests {
         assert!(e.to_string().contains("refresh token expired"), "{e}");
         assert!(e.is_dead_grant());
         let e = parse_answer(503, b"<html>down</html>").unwrap_err();
-        assert!(e.is_retryable(), "{e}");
+        assert!(e.is_transient() && e.may_resend(true), "{e}");
+        let e = parse_answer(500, b"{}").unwrap_err();
+        assert!(
+            e.is_transient() && !e.may_resend(true) && e.may_resend(false),
+            "{e}"
+        );
+        let long = format!(
+            r#"{{"error":"invalid_request","error_description":"{}\u0007"}}"#,
+            "x".repeat(1000)
+        );
+        let e = parse_answer(400, long.as_bytes()).unwrap_err();
+        let ConnectError::Provider { description, .. } = &e else {
+            panic!("{e}")
+        };
+        let d = description.as_deref().unwrap();
+        assert!(d.chars().count() <= 301 && !d.contains('\u{7}'), "{d}");
         let e = parse_answer(200, br#"{"token_type":"Bearer"}"#).unwrap_err();
         assert!(e.to_string().contains("access_token"), "{e}");
         let e = parse_answer(200, b"not json").unwrap_err();

@@ -193,9 +193,29 @@ pub fn valid_name(name: &str) -> Result<(), String> {
     }
 }
 
-fn http_url(what: &str, u: &Url) -> Result<(), String> {
+/// Whether the URL names this machine (127.0.0.0/8, ::1, localhost).
+fn is_loopback(u: &Url) -> bool {
+    match u.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// An http(s) URL with a host and no credentials or fragment; plain http
+/// only to this machine when `secure` (secrets, assertions and tokens
+/// travel there).
+fn http_url(what: &str, u: &Url, secure: bool) -> Result<(), String> {
     match u.scheme() {
-        "https" | "http" if u.host().is_some() => {}
+        "https" if u.host().is_some() => {}
+        "http" if u.host().is_some() => {
+            if secure && !is_loopback(u) {
+                return Err(format!(
+                    "{what} must be https (plain http only to 127.0.0.1 / localhost): '{u}'"
+                ));
+            }
+        }
         _ => {
             return Err(format!(
                 "{what} must be an http(s) URL with a host, not '{u}'"
@@ -216,15 +236,17 @@ fn http_url(what: &str, u: &Url) -> Result<(), String> {
 impl ConnectionSpec {
     /// Everything a flow needs is there and nothing contradicts it.
     pub fn validate(&self, secrets: &ConnectionSecrets) -> Result<(), String> {
-        http_url("the token endpoint", &self.token_endpoint)?;
+        http_url("the token endpoint", &self.token_endpoint, true)?;
         if let Some(u) = &self.authorization_endpoint {
-            http_url("the authorization endpoint", u)?;
+            http_url("the authorization endpoint", u, true)?;
         }
         if let Some(u) = &self.redirect_uri {
-            http_url("the redirect URI", u)?;
+            // RFC 8252 §7.3: a loopback redirect is plain http.
+            http_url("the redirect URI", u, true)?;
         }
         if let Some(p) = &self.proxy {
-            http_url("the proxy", p)?;
+            // The proxy sees a TLS tunnel to an https provider.
+            http_url("the proxy", p, false)?;
         }
         if self.proxy_username.is_some() != secrets.proxy_password.is_some() {
             return Err("a proxy user needs a proxy password, and the other way round".into());
@@ -252,8 +274,11 @@ impl ConnectionSpec {
         }) {
             return Err("a scope is empty or has characters RFC 6749 §3.3 does not allow".into());
         }
-        if self.timeout_secs == 0 {
-            return Err("timeout_secs must be at least 1".into());
+        if self.timeout_secs == 0 || self.timeout_secs > 300 {
+            return Err("the timeout must be 1 to 300 seconds".into());
+        }
+        if self.default_lifetime_secs == 0 {
+            return Err("the default token lifetime must be at least 1 second".into());
         }
         let client_id = self.client_id.as_deref().filter(|c| !c.is_empty());
         let has_key = secrets.signing_key_pem.is_some();
@@ -381,6 +406,11 @@ mod tests {
         let mut s = spec(Flow::ClientCredentials);
         s.token_endpoint = Url::parse("https://user:pw@login.example/token").unwrap();
         assert!(s.validate(&secret).unwrap_err().contains("credentials"));
+        let mut s = spec(Flow::ClientCredentials);
+        s.token_endpoint = Url::parse("http://login.example/token").unwrap();
+        assert!(s.validate(&secret).unwrap_err().contains("https"));
+        s.token_endpoint = Url::parse("http://127.0.0.1:8080/token").unwrap();
+        assert!(s.validate(&secret).is_ok(), "loopback may be plain http");
         let mut s = spec(Flow::ClientCredentials);
         s.proxy_username = Some("u".into());
         assert!(s.validate(&secret).is_err());

@@ -312,9 +312,11 @@ pub trait ConnectionStore: Send + Sync {
     /// included). `Conflict` when the name is taken.
     async fn create_connection(&self, connection: &ConnectionRecord) -> Result<()>;
     /// Replaces the configuration (`spec`, `secrets_encrypted`) and
-    /// `updated_at`, keeping the token state and its version as they are
-    /// (the caller resets them when the change invalidates the tokens).
-    /// `NotFound` when there is no such connection.
+    /// `updated_at`, and in the same statement clears the token state and
+    /// moves its version: tokens obtained under the old configuration may
+    /// belong to another provider, client or scope, and a refresh that read
+    /// the old state cannot save over the new one. `NotFound` when there is
+    /// no such connection.
     async fn update_connection(
         &self,
         name: &str,

@@ -371,8 +371,13 @@ pub const INSERT_CONNECTION: &str = concat!(
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
 );
 /// Configuration only: the token state (and its version) is left as it is.
+/// A new configuration drops the token state of the old one and moves its
+/// version, in the same statement.
 pub const UPDATE_CONNECTION: &str = "UPDATE connections SET spec = $2, \
-     secrets_encrypted = $3, updated_at = $4 WHERE name = $1";
+     secrets_encrypted = $3, updated_at = $4, \
+     access_token_encrypted = NULL, refresh_token_encrypted = NULL, token_type = NULL, \
+     scope = NULL, expires_at = NULL, obtained_at = NULL, status = 'new', last_error = NULL, \
+     token_version = token_version + 1 WHERE name = $1";
 pub const GET_CONNECTION: &str = concat!(
     "SELECT ",
     connection_columns!(),

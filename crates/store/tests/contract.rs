@@ -103,7 +103,7 @@ contract!(
     consumers_never_outlive_a_concurrent_delete,
     connections_crud_and_conflicts,
     connection_create_stores_the_given_token_state,
-    connection_update_keeps_token_state,
+    connection_update_clears_token_state,
     connection_token_save_writes_every_field,
     connection_token_save_with_a_stale_version_changes_nothing,
     connection_token_save_and_reset_of_a_missing_connection,

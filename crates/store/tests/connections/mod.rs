@@ -112,6 +112,10 @@ pub async fn connections_crud_and_conflicts(s: S) {
         ConnectionRecord {
             spec: spec.clone(),
             secrets_encrypted: Some(vec![7, 0, 7]),
+            tokens: ConnectionTokens {
+                version: plain.tokens.version + 1,
+                ..ConnectionTokens::new_empty()
+            },
             updated_at: 20,
             ..plain.clone()
         }
@@ -124,6 +128,10 @@ pub async fn connections_crud_and_conflicts(s: S) {
         get(&s, "corp").await,
         ConnectionRecord {
             secrets_encrypted: None,
+            tokens: ConnectionTokens {
+                version: corp.tokens.version + 1,
+                ..ConnectionTokens::new_empty()
+            },
             updated_at: 21,
             ..corp.clone()
         }
@@ -174,7 +182,7 @@ pub async fn connection_create_stores_the_given_token_state(s: S) {
     assert_eq!(r, Some(6));
 }
 
-pub async fn connection_update_keeps_token_state(s: S) {
+pub async fn connection_update_clears_token_state(s: S) {
     let c = connection("api", Some(b"v1"), 10);
     s.create_connection(&c).await.unwrap();
     let v1 = s
@@ -182,24 +190,30 @@ pub async fn connection_update_keeps_token_state(s: S) {
         .await
         .unwrap()
         .unwrap();
-    let before = get(&s, "api").await;
     let spec = json!({"flow": "authorization_code", "redirect": "http://127.0.0.1:9/cb"});
     s.update_connection("api", &spec, Some(b"v2"), 20)
         .await
         .unwrap();
     let after = get(&s, "api").await;
-    assert_eq!(after.tokens, before.tokens);
-    assert_eq!(after.tokens.version, v1);
+    assert_eq!(
+        after.tokens,
+        ConnectionTokens {
+            version: v1 + 1,
+            ..ConnectionTokens::new_empty()
+        },
+        "the old configuration's tokens are gone"
+    );
     assert_eq!(after.spec, spec);
     assert_eq!(after.secrets_encrypted.as_deref(), Some(&b"v2"[..]));
     assert_eq!((after.created_at, after.updated_at), (10, 20));
-    // The version did not move: a refresh that read before the update saves.
+    // A refresh that read the state before the update cannot save over it.
     assert_eq!(
         s.save_connection_tokens("api", v1, &full_tokens(2), 25)
             .await
             .unwrap(),
-        Some(v1 + 1)
+        None
     );
+    assert_eq!(get(&s, "api").await.tokens, after.tokens);
 }
 
 pub async fn connection_token_save_writes_every_field(s: S) {
@@ -475,8 +489,8 @@ pub async fn connection_bytes_and_json_round_trip_exactly(s: S) {
         refresh_token_encrypted: Some(awkward.clone()),
         ..full_tokens(5)
     };
-    // Created with `full_tokens`' version, 999.
-    s.save_connection_tokens("bytes", 999, &tokens, 4)
+    // Created with `full_tokens`' version, 999; each update moved it.
+    s.save_connection_tokens("bytes", 1001, &tokens, 4)
         .await
         .unwrap()
         .unwrap();

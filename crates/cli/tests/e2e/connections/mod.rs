@@ -411,3 +411,78 @@ client_id = "svc-conn-jb"
     assert!(err.to_string().contains("invalid_grant"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Callers that waited on a request that failed get its answer instead of
+/// each asking the provider again; while the provider is down, a token that
+/// has not expired is still handed out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_are_shared_and_a_valid_token_outlives_an_outage() {
+    let mut s = Server::start(Backend::Sqlite).await;
+    let scraper = scraper(&s).await;
+    let (id, sec) = s.add_client("conn-outage", &["--scope", "read"]);
+    let dir = tempdir("conn-outage");
+    let (store, c) = manager(&dir).await;
+    let c = Arc::new(c);
+    c.create(
+        "wrong",
+        &spec(&s, Flow::ClientCredentials, &id),
+        &secret("nope"),
+    )
+    .await
+    .unwrap();
+    let refusals = |text: &str| -> u64 {
+        text.lines()
+            .filter(|l| {
+                l.starts_with("tollgate_oauth_errors_total{")
+                    && l.contains("endpoint=\"token\"")
+                    && l.contains("error=\"invalid_client\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .map(|v| v as u64)
+            .sum()
+    };
+    let metrics = || async {
+        s.http
+            .get(s.url("/metrics"))
+            .bearer_auth(&scraper)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let before = refusals(&metrics().await);
+    let calls: Vec<_> = (0..10)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.token("wrong").await })
+        })
+        .collect();
+    for h in calls {
+        let err = h.await.unwrap().unwrap_err();
+        assert!(err.to_string().contains("invalid_client"), "{err}");
+    }
+    let asked = refusals(&metrics().await) - before;
+    assert!(
+        asked <= 2,
+        "10 waiting callers asked the provider {asked} times"
+    );
+
+    // A good token, then the provider goes away.
+    c.create(
+        "good",
+        &spec(&s, Flow::ClientCredentials, &id),
+        &secret(&sec),
+    )
+    .await
+    .unwrap();
+    let t = c.token("good").await.unwrap();
+    s.kill9();
+    let again = c.refresh("good").await.unwrap();
+    assert_eq!(again.value, t.value, "the unexpired token is kept");
+    let rec = store.get_connection("good").await.unwrap().unwrap();
+    assert_eq!(rec.tokens.status, "error");
+    assert!(rec.tokens.last_error.unwrap().contains("cannot be reached"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
