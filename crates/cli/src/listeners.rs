@@ -233,7 +233,10 @@ pub async fn run(
             async move {
                 Ok::<_, Infallible>(match gateway {
                     Some(gw) if gw.owns(req.uri().path()) => {
-                        gw.call(Some(peer.ip()), scheme, req.map(Body::new)).await
+                        // A dual-stack socket shows IPv4 callers as
+                        // ::ffff:a.b.c.d; upstreams and budgets see a.b.c.d.
+                        let ip = peer.ip().to_canonical();
+                        gw.call(Some(ip), scheme, req.map(Body::new)).await
                     }
                     _ => {
                         req.extensions_mut().insert(ConnectInfo(peer));

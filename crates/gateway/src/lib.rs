@@ -150,7 +150,7 @@ impl Gateway {
         scheme: &'static str,
         req: Request,
     ) -> Response {
-        let realm = self.settings.realm.clone();
+        let gw = self.clone();
         match std::panic::AssertUnwindSafe(self.handle(peer, scheme, req))
             .catch_unwind()
             .await
@@ -158,7 +158,7 @@ impl Gateway {
             Ok(resp) => resp,
             Err(_) => {
                 tracing::error!("a gateway call panicked");
-                GatewayError::Internal.into_response_with(&realm)
+                GatewayError::Internal.into_response_with(&gw.settings.realm)
             }
         }
     }
@@ -231,12 +231,20 @@ impl Gateway {
                 service.name
             )));
         }
-        if !service.spec.methods.is_empty()
-            && !service
-                .spec
-                .methods
-                .iter()
-                .any(|m| m == req.method().as_str())
+        if service.spec.methods.is_empty() {
+            // CONNECT (a tunnel) and TRACE (echoes headers, credentials
+            // included) are no API call; a service lets them through only
+            // by listing them.
+            if matches!(*req.method(), Method::CONNECT | Method::TRACE) {
+                return Err(GatewayError::MethodNotAllowed {
+                    allow: "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS".into(),
+                });
+            }
+        } else if !service
+            .spec
+            .methods
+            .iter()
+            .any(|m| m == req.method().as_str())
         {
             return Err(GatewayError::MethodNotAllowed {
                 allow: service.spec.methods.join(", "),

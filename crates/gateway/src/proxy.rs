@@ -215,11 +215,30 @@ fn is_reserved(name: &HeaderName) -> bool {
         "x-forwarded-port",
         "x-forwarded-prefix",
         "x-forwarded-server",
+        "x-forwarded-ssl",
+        "x-forwarded-scheme",
+        "x-url-scheme",
+        // Path overrides some frameworks honour (IIS, Symfony): a request
+        // for one path whose policy was checked must not run another.
+        "x-original-url",
+        "x-rewrite-url",
     ];
     let n = name.as_str().as_bytes();
     (n.len() >= PREFIX.len() && eq_dashed(&n[..PREFIX.len()], PREFIX))
         || SET.iter().any(|w| eq_dashed(n, w))
         || (eq_dashed(n, X_FORWARDED_FOR) && name.as_str() != X_FORWARDED_FOR)
+}
+
+/// `X-HTTP-Method-Override` and its variants, which many frameworks obey.
+fn is_method_override(name: &HeaderName) -> bool {
+    let n = name.as_str().as_bytes();
+    [
+        "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
+    ]
+    .iter()
+    .any(|w| eq_dashed(n, w))
 }
 
 /// Rewrites the caller's request for the upstream: the target URI (the
@@ -254,8 +273,13 @@ pub fn rewrite(mut req: Request<Body>, f: &Forward<'_>) -> Result<Request<Body>,
 
     let h = req.headers_mut();
     let host = h.remove(header::HOST).or(authority);
-    // Hop-by-hop headers, and ours or forwarding ones a caller sent.
-    remove_where(h, |k| is_hop_by_hop(k) || is_reserved(k));
+    // Hop-by-hop headers, and ours or forwarding ones a caller sent; where
+    // the service allows only some methods, the headers that would make an
+    // upstream run another.
+    let restricted = !f.service.spec.methods.is_empty();
+    remove_where(h, |k| {
+        is_hop_by_hop(k) || is_reserved(k) || (restricted && is_method_override(k))
+    });
     // HTTP/2 may split cookies over several fields; HTTP/1.1 wants one
     // (RFC 9113 §8.2.3).
     if h.get_all(header::COOKIE).iter().nth(1).is_some() {
@@ -409,6 +433,9 @@ mod tests {
             .header("x-secret-hop", "1")
             .header("keep-alive", "timeout=5")
             .header("te", "trailers")
+            .header("x-original-url", "/admin")
+            .header("x-forwarded-ssl", "on")
+            .header("x-http-method-override", "DELETE")
             .header("accept", "application/json")
             .body(Body::empty())
             .unwrap();
@@ -431,9 +458,30 @@ mod tests {
         assert_eq!(h["x-forwarded-proto"], "https");
         assert_eq!(h["x-forwarded-host"], "gw.example");
         assert!(h.get("authorization").is_none());
-        for gone in ["connection", "x-secret-hop", "keep-alive", "te", "host"] {
+        for gone in [
+            "connection",
+            "x-secret-hop",
+            "keep-alive",
+            "te",
+            "host",
+            "x-original-url",
+            "x-forwarded-ssl",
+        ] {
             assert!(h.get(gone).is_none(), "{gone}");
         }
+        // Any method is allowed here, so an override is the upstream's business.
+        assert_eq!(h["x-http-method-override"], "DELETE");
+        let mut only_get = service("http://127.0.0.1:9000/api");
+        only_get.spec.methods = vec!["GET".into()];
+        let req = Request::builder()
+            .uri("/gateway/orders/x")
+            .header("x-http-method-override", "DELETE")
+            .header("X-HTTP-Method", "DELETE")
+            .body(Body::empty())
+            .unwrap();
+        let out = rewrite(req, &fwd(&only_get, "/x", None)).unwrap();
+        assert!(out.headers().get("x-http-method-override").is_none());
+        assert!(out.headers().get("x-http-method").is_none());
         assert_eq!(h["accept"], "application/json");
     }
 }

@@ -97,18 +97,29 @@ impl KeyWithChain {
                 .join(", ")
         };
         let (_, chain) = match alias {
-            Some(a) => keys.iter().find(|(n, _)| n.as_str() == a).ok_or_else(|| {
-                if keys.is_empty() {
-                    keystore_err(format!(
-                        "alias '{a}' not found: the keystore holds no private key"
-                    ))
-                } else {
-                    keystore_err(format!(
-                        "alias '{a}' not found; the keystore's key entries are {}",
-                        names()
-                    ))
-                }
-            })?,
+            // keytool lower-cases aliases; people type them as they like.
+            Some(a) => keys
+                .iter()
+                .find(|(n, _)| n.as_str() == a)
+                .or_else(|| {
+                    let mut same = keys.iter().filter(|(n, _)| n.eq_ignore_ascii_case(a));
+                    match (same.next(), same.next()) {
+                        (Some(one), None) => Some(one),
+                        _ => None,
+                    }
+                })
+                .ok_or_else(|| {
+                    if keys.is_empty() {
+                        keystore_err(format!(
+                            "alias '{a}' not found: the keystore holds no private key"
+                        ))
+                    } else {
+                        keystore_err(format!(
+                            "alias '{a}' not found; the keystore's key entries are {}",
+                            names()
+                        ))
+                    }
+                })?,
             None => match keys.as_slice() {
                 [one] => one,
                 [] => return Err(keystore_err("the keystore holds no private key")),

@@ -205,6 +205,9 @@ fn pkcs12_with_password_and_alias() {
         k.x5t().unwrap(),
         openssl_fingerprint(&d, "signer.crt", "-sha1")
     );
+    // An alias in another letter case still names it.
+    let k3 = KeyWithChain::from_pkcs12(&data, "s3cret", Some("SIGNER"), None).unwrap();
+    assert_eq!(k3.key.thumbprint(), k.key.thumbprint());
     // The only key entry is found without an alias.
     let k2 = KeyWithChain::from_pkcs12(&data, "s3cret", None, None).unwrap();
     assert_eq!(k2.key.thumbprint(), k.key.thumbprint());

@@ -161,6 +161,19 @@ async fn bearer_enforcement_and_rfc6750_errors(b: Backend) {
         .unwrap();
     assert_eq!(answer(r).await.status, 401);
 
+    // TRACE and CONNECT are no API call: 405 unless a service lists them.
+    let before = up.hits();
+    let r = s
+        .http
+        .request(reqwest::Method::TRACE, s.url("/gateway/orders/x"))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert!(r.headers()["allow"].to_str().unwrap().contains("GET"));
+    assert_eq!(up.hits(), before, "nothing reached the upstream");
+
     // Unknown service, and the bare prefix: 404 JSON.
     let a = get(&s, "/gateway/nope/x", Some(&t)).await;
     assert_eq!(a.status, 404);
