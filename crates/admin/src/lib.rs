@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod clients;
+pub mod connections;
 pub mod error;
 pub mod extract;
 pub mod gateway;
@@ -44,6 +45,9 @@ pub struct Admin {
     /// The running gateway, told to reload after a change to its services
     /// (`None` when the admin API runs without one, e.g. in tests).
     pub gateway: Option<Arc<tollgate_gateway::Gateway>>,
+    /// The connections' token manager, shared with the gateway so both see
+    /// one cache and one request in flight per connection.
+    pub connections: Arc<tollgate_connect::Connections>,
 }
 
 #[derive(OpenApi)]
@@ -64,6 +68,7 @@ pub struct Admin {
         (name = "audit", description = "The audit log"),
         (name = "services", description = "Gateway: virtual services and their consumers"),
         (name = "authservers", description = "Gateway: third-party authorization servers whose tokens services accept"),
+        (name = "connections", description = "Tokens Tollgate obtains and refreshes at other providers"),
         (name = "metrics", description = "Prometheus metrics"),
     ),
     components(schemas(ErrorBody)),
@@ -103,6 +108,9 @@ fn api(admin: &Arc<Admin>) -> (Router<Arc<Admin>>, utoipa::openapi::OpenApi) {
             gateway::update_authserver,
             gateway::delete_authserver
         ))
+        .routes(routes!(connections::list, connections::create))
+        .routes(routes!(connections::get, connections::delete))
+        .routes(routes!(connections::token))
         .split_for_parts();
     let mut routes = v1.route_layer(from_fn_with_state(admin.clone(), auth::require_admin));
     if admin.metrics.is_some() {

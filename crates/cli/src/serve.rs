@@ -96,6 +96,11 @@ pub async fn serve(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
     } else {
         None
     };
+    let connections = Arc::new(tollgate_connect::Connections::new(
+        app.svc.store.clone(),
+        app.svc.master.clone(),
+        app.svc.clock.clone(),
+    ));
     let admin = Arc::new(Admin {
         app: app.clone(),
         metrics: Some({
@@ -103,6 +108,7 @@ pub async fn serve(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
             Arc::new(move || render.render())
         }),
         gateway: Some(gateway.clone()),
+        connections: connections.clone(),
     });
 
     // One stop signal, shared by every listener; the grace period bounds

@@ -230,7 +230,15 @@ impl Connections {
             created_at: now,
             updated_at: now,
         };
-        self.store.create_connection(&record).await?;
+        self.store
+            .create_connection(&record)
+            .await
+            .map_err(|e| match e {
+                tollgate_store::StoreError::Conflict => {
+                    ConnectError::Conflict(format!("a connection named '{name}' already exists"))
+                }
+                e => e.into(),
+            })?;
         self.forget(name);
         Ok(record)
     }
@@ -642,6 +650,7 @@ impl fmt::Debug for Connections {
 /// configuration, which secrets are set (never their values) and the state
 /// of its token (never the token).
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConnectionView {
     pub name: String,
     pub spec: ConnectionSpec,

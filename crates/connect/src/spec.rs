@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 /// How the token is obtained (seed 003's connection types).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Flow {
@@ -50,6 +51,7 @@ impl fmt::Display for Flow {
 
 /// The claims of the assertion Tollgate signs (`jwt_bearer`,
 /// `client_assertion`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct AssertionSpec {
@@ -74,12 +76,15 @@ pub struct AssertionSpec {
 }
 
 /// The non-secret configuration of a connection (stored as JSON).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionSpec {
     pub flow: Flow,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub token_endpoint: Url,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub authorization_endpoint: Option<Url>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
@@ -95,6 +100,7 @@ pub struct ConnectionSpec {
     /// loopback URI (RFC 8252 §7.3) is served by `connection authorize`
     /// itself. Default: `http://127.0.0.1/callback` on a free port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub redirect_uri: Option<Url>,
     /// Refresh this long before the access token expires.
     #[serde(default = "default_margin")]
@@ -113,6 +119,7 @@ pub struct ConnectionSpec {
     /// An HTTP(S) proxy every request to the provider goes through (the
     /// seed's proxy server alias), e.g. `http://proxy.corp:3128`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub proxy: Option<Url>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_username: Option<String>,

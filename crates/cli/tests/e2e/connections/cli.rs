@@ -339,3 +339,168 @@ async fn authorization_code_over_a_loopback_redirect() {
     let show = s.cli_json(&["connection", "show", "crm"]);
     assert_eq!(show["status"], "ok");
 }
+
+/// The same through `/admin/v1/connections`, a PKCS#12 keystore uploaded
+/// as base64.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_manages_connections() {
+    use base64::Engine;
+    let s = Server::start(Backend::Sqlite).await;
+    let admin = crate::admin::admin_token(&s).await;
+    let dir = std::env::temp_dir().join(crate::assertions::support::unique("conn-api"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = Key::new(&dir, Kind::Ec);
+    let cert = key.cert(&dir);
+    let p12 = dir.join("k.p12");
+    let out = std::process::Command::new("openssl")
+        .args([
+            "pkcs12",
+            "-export",
+            "-name",
+            "api-signing",
+            "-passout",
+            "pass:pw",
+            "-inkey",
+        ])
+        .arg(&key.path)
+        .arg("-in")
+        .arg(&cert)
+        .arg("-out")
+        .arg(&p12)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let (id, _) = s.add_client(
+        "api-keyed",
+        &[
+            "--scope",
+            "read",
+            "--auth-method",
+            "private_key_jwt",
+            "--jwks-file",
+            &cert.display().to_string(),
+        ],
+    );
+    let api = |path: &str| s.url(&format!("/admin/v1/connections{path}"));
+    let body = serde_json::json!({
+        "name": "graph",
+        "spec": {
+            "flow": "client_assertion",
+            "token_endpoint": s.url("/oauth2/token"),
+            "client_id": id,
+            "scopes": ["read"],
+            "assertion": {"x5t_s256": true, "expires_in_minutes": 2},
+        },
+        "secrets": {"keystore": {
+            "pkcs12": base64::engine::general_purpose::STANDARD.encode(std::fs::read(&p12).unwrap()),
+            "password": "pw",
+        }},
+    });
+    let r = s
+        .http
+        .post(api(""))
+        .bearer_auth(&admin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    let view: Value = r.json().await.unwrap();
+    assert_eq!(view["secrets"], serde_json::json!(["signing_key"]));
+    assert!(
+        view["spec"]["assertion"]["certificate_pem"].is_string(),
+        "{view}"
+    );
+    // Taken: 409. A wrong keystore password: 400 naming the field.
+    let r = s
+        .http
+        .post(api(""))
+        .bearer_auth(&admin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let mut bad = body.clone();
+    bad["name"] = "graph2".into();
+    bad["secrets"]["keystore"]["password"] = "nope".into();
+    let r = s
+        .http
+        .post(api(""))
+        .bearer_auth(&admin)
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["field"], "secrets.keystore", "{e}");
+    assert!(
+        e["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("password"),
+        "{e}"
+    );
+
+    let r = s
+        .http
+        .post(api("/graph/token"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let t: Value = r.json().await.unwrap();
+    let (iid, isecret) = s.add_client("api-introspector", &["--scope", "read"]);
+    let v = s
+        .introspect((&iid, &isecret), t["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(v["client_id"], id.as_str());
+    let again: Value = s
+        .http
+        .post(api("/graph/token?refresh=true"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(again["access_token"], t["access_token"]);
+    let listed: Value = s
+        .http
+        .get(api(""))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["items"][0]["status"], "ok");
+    assert!(
+        !listed
+            .to_string()
+            .contains(t["access_token"].as_str().unwrap())
+    );
+    // The CLI sees the same connection.
+    assert_eq!(s.cli_json(&["connection", "show", "graph"])["status"], "ok");
+    let r = s
+        .http
+        .delete(api("/graph"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = s
+        .http
+        .post(api("/graph/token"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let _ = std::fs::remove_dir_all(&dir);
+}
