@@ -76,7 +76,14 @@ pub async fn serve(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
             path.display()
         );
     }
-    let gateway = Gateway::start(app.clone(), cfg.gateway.clone())
+    // One token manager per node: the admin API and the gateway share its
+    // cache and its one request in flight per connection.
+    let connections = Arc::new(tollgate_connect::Connections::new(
+        app.svc.store.clone(),
+        app.svc.master.clone(),
+        app.svc.clock.clone(),
+    ));
+    let gateway = Gateway::start(app.clone(), cfg.gateway.clone(), connections.clone())
         .await
         .map_err(|e| anyhow::anyhow!("starting the gateway: {e}"))?;
     let _reload = gateway.spawn_reload();
@@ -96,11 +103,6 @@ pub async fn serve(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
     } else {
         None
     };
-    let connections = Arc::new(tollgate_connect::Connections::new(
-        app.svc.store.clone(),
-        app.svc.master.clone(),
-        app.svc.clock.clone(),
-    ));
     let admin = Arc::new(Admin {
         app: app.clone(),
         metrics: Some({

@@ -47,12 +47,18 @@ pub struct Gateway {
     budgets: limits::Budgets,
     /// What the local validator remembers (see `validate::LocalCache`).
     local: validate::LocalCache,
+    /// Tokens for upstreams that want OAuth themselves (`upstream_auth`).
+    connections: Arc<tollgate_connect::Connections>,
     recorder: metrics::Recorder,
 }
 
 impl Gateway {
     /// Builds the gateway and loads its configuration from the store.
-    pub async fn start(app: Arc<App>, settings: GatewaySettings) -> Result<Arc<Self>, String> {
+    pub async fn start(
+        app: Arc<App>,
+        settings: GatewaySettings,
+        connections: Arc<tollgate_connect::Connections>,
+    ) -> Result<Arc<Self>, String> {
         settings.validate()?;
         // Keys of third-party servers come from URLs an administrator
         // configured, so private addresses are allowed (unlike a client's
@@ -72,6 +78,7 @@ impl Gateway {
             app,
             budgets: limits::Budgets::new(settings.budget_capacity),
             local: validate::LocalCache::new(settings.validation_cache_capacity),
+            connections,
             recorder: metrics::Recorder::default(),
             settings,
             registry: Registry::default(),
@@ -300,8 +307,21 @@ impl Gateway {
                 .await?;
         }
 
+        let upstream_token = match &service.spec.upstream_auth {
+            None => None,
+            Some(a) => Some(self.connections.token(&a.connection).await.map_err(|e| {
+                tracing::warn!(service = %service.name, connection = %a.connection, error = %e, "no token for the upstream");
+                GatewayError::BadGateway(
+                    format!(
+                        "the credentials for the upstream of '{}' (connection '{}') cannot be obtained",
+                        service.name, a.connection
+                    )
+                    .into(),
+                )
+            })?),
+        };
         let query = req.uri().query().map(str::to_owned);
-        let out = proxy::rewrite(
+        let mut out = proxy::rewrite(
             req,
             &proxy::Forward {
                 service: &service,
@@ -313,6 +333,23 @@ impl Gateway {
                 trust_forwarded: self.settings.trust_forwarded_for,
             },
         )?;
+        if let Some(t) = upstream_token {
+            // RFC 6750 §2.1 spells the scheme `Bearer`; providers often
+            // answer `token_type: bearer`.
+            let scheme = if t.token_type.eq_ignore_ascii_case("bearer") {
+                "Bearer"
+            } else {
+                t.token_type.as_str()
+            };
+            let mut v =
+                header::HeaderValue::from_str(&format!("{scheme} {}", t.value)).map_err(|_| {
+                    GatewayError::BadGateway(
+                        "the upstream's access token cannot be sent in a header".into(),
+                    )
+                })?;
+            v.set_sensitive(true);
+            out.headers_mut().insert(header::AUTHORIZATION, v);
+        }
         self.upstreams.send(&service, out).await
     }
 

@@ -105,6 +105,20 @@ pub struct ServiceSpec {
     pub timeout_ms: u64,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// The upstream's own OAuth: the gateway calls it with an access token
+    /// of this connection (`tollgate connection`), refreshed as needed, in
+    /// the upstream request's `Authorization` header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_auth: Option<UpstreamAuth>,
+}
+
+/// How the gateway authenticates to a service's upstream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UpstreamAuth {
+    /// The connection whose token the upstream gets.
+    pub connection: String,
 }
 
 fn all() -> ScopeMatching {
@@ -155,6 +169,7 @@ impl ServiceSpec {
             limits: Limits::default(),
             timeout_ms: response_timeout(),
             enabled: true,
+            upstream_auth: None,
         }
     }
 
@@ -195,6 +210,13 @@ impl ServiceSpec {
         }
         if self.token_lifetime_secs == Some(0) {
             return Err("token_lifetime_secs must be at least 1".into());
+        }
+        if let Some(a) = &self.upstream_auth {
+            tollgate_connect::spec::valid_name(&a.connection)
+                .map_err(|e| format!("upstream_auth: {e}"))?;
+            if self.pass_authorization {
+                return Err("pass_authorization and upstream_auth both set the upstream's Authorization header; choose one".into());
+            }
         }
         if !(1..=600_000).contains(&self.timeout_ms) {
             return Err("timeout_ms must be between 1 ms and 600 s".into());

@@ -4,7 +4,7 @@
 use clap::{Args, Subcommand};
 use tollgate_core::{RateLimit, ScopeMatching};
 use tollgate_gateway::manage::{self, ConsumeRequest, ConsumerView, ServiceView};
-use tollgate_gateway::spec::{ConsumerSettings, Consumption, Limits, ServiceSpec};
+use tollgate_gateway::spec::{ConsumerSettings, Consumption, Limits, ServiceSpec, UpstreamAuth};
 use tollgate_store::ConsumerStatus;
 
 use super::with_services;
@@ -131,6 +131,10 @@ pub struct SpecArgs {
     /// How long the upstream may take to start answering (ms).
     #[arg(long)]
     timeout_ms: Option<u64>,
+    /// Call the upstream with a token of this connection (`tollgate
+    /// connection add`); an empty value removes it.
+    #[arg(long)]
+    upstream_connection: Option<String>,
 }
 
 impl SpecArgs {
@@ -158,6 +162,9 @@ impl SpecArgs {
         }
         if let Some(v) = self.pass_authorization {
             s.pass_authorization = v;
+        }
+        if let Some(c) = self.upstream_connection {
+            s.upstream_auth = (!c.is_empty()).then_some(UpstreamAuth { connection: c });
         }
         if let Some(v) = self.body_token {
             s.body_token = v;

@@ -504,3 +504,81 @@ async fn the_admin_api_manages_connections() {
     assert_eq!(r.status(), 404);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A service whose upstream wants OAuth itself: the gateway calls it with a
+/// connection's token (refreshed by the connection), never the caller's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_calls_its_upstream_with_a_connections_token() {
+    use crate::gateway::upstream::Upstream;
+    use crate::gateway::{FAST, add_service, consume, eventually, token};
+    let s = Server::start_with(Backend::Sqlite, FAST, &[]).await;
+    let up = Upstream::start().await;
+    // The provider of the upstream's tokens (here: this same server).
+    let (pid, psecret) = s.add_client("upstream-caller", &["--scope", "crm.read"]);
+    ok(&s.cli_with_stdin(
+        &[
+            "connection",
+            "add",
+            "crm",
+            "--flow",
+            "client-credentials",
+            "--token-endpoint",
+            &s.url("/oauth2/token"),
+            "--client-id",
+            &pid,
+            "--client-secret-stdin",
+            "--scope",
+            "crm.read",
+        ],
+        format!("{psecret}\n").as_bytes(),
+    ));
+    add_service(
+        &s,
+        "crm",
+        &up.url("/api"),
+        &["--upstream-connection", "crm"],
+    );
+    let (cid, csecret) = consume(&s, "crm", "portal");
+    let caller = token(&s, &cid, &csecret, "crm").await;
+    let a = eventually(&s, "/gateway/crm/accounts", Some(&caller), 200).await;
+    let auth = a.body["headers"]["authorization"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let upstream_token = auth.strip_prefix("Bearer ").expect("a bearer token");
+    assert_ne!(upstream_token, caller, "never the caller's token");
+    let v = s.introspect((&pid, &psecret), upstream_token).await;
+    assert_eq!(v["active"], true, "{v}");
+    assert_eq!(v["client_id"], pid.as_str());
+    assert_eq!(a.body["headers"]["x-tollgate-client-id"], cid.as_str());
+    // The same token on the next call (the connection's cache).
+    let b = crate::gateway::get(&s, "/gateway/crm/accounts", Some(&caller)).await;
+    assert_eq!(b.body["headers"]["authorization"], auth.as_str());
+
+    // A connection that cannot get a token: 502, nothing sent upstream.
+    ok(&s.cli(&["connection", "delete", "crm"]));
+    // A service naming a connection that cannot give a token fails
+    // closed: 502, nothing sent upstream.
+    ok(&s.cli(&[
+        "service",
+        "update",
+        "crm",
+        "--upstream-connection",
+        "nobody",
+    ]));
+    eventually(&s, "/gateway/crm/accounts", Some(&caller), 502).await;
+    let before = up.hits();
+    let c = crate::gateway::get(&s, "/gateway/crm/accounts", Some(&caller)).await;
+    assert_eq!(c.status, 502);
+    assert_eq!(c.error(), "bad_gateway", "{:?}", c.body);
+    assert!(
+        c.description().contains("connection 'nobody'"),
+        "{:?}",
+        c.body
+    );
+    assert_eq!(up.hits(), before, "nothing reached the upstream");
+    // Both ways of setting the upstream's Authorization: refused.
+    let out = s.cli(&["service", "update", "crm", "--pass-authorization", "true"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("choose one"));
+}

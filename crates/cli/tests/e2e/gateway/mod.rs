@@ -6,7 +6,7 @@ mod consumers;
 mod enforcement;
 mod listeners;
 mod third_party;
-mod upstream;
+pub mod upstream;
 
 use std::time::{Duration, Instant};
 
