@@ -2,6 +2,7 @@
 //! provider, over real HTTP: the token manager (`tollgate_connect`) with its
 //! own SQLite store, as another process (or node) would hold it.
 mod cli;
+mod network;
 
 use std::sync::Arc;
 

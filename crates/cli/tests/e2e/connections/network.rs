@@ -1,0 +1,361 @@
+//! How a connection reaches its provider: over HTTPS trusted through a
+//! per-connection truststore (a root → intermediate → leaf chain made by
+//! openssl here), and through a real forward proxy (Debian's tinyproxy)
+//! with credentials, checked in the proxy's own log.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::harness::{Backend, Server};
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A root CA, an intermediate it signed, and a 127.0.0.1 server certificate
+/// the intermediate signed: (root.crt, server chain (leaf + intermediate),
+/// server key).
+fn chain(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let mut root = vec!["req", "-x509"];
+    root.extend_from_slice(&ec);
+    root.extend_from_slice(&[
+        "-subj",
+        "/CN=Tollgate Test Root",
+        "-days",
+        "2",
+        "-keyout",
+        "root.key",
+        "-out",
+        "root.crt",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    openssl(dir, &root);
+    std::fs::write(
+        dir.join("ca.ext"),
+        "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let mut inter = vec!["req"];
+    inter.extend_from_slice(&ec);
+    inter.extend_from_slice(&[
+        "-subj",
+        "/CN=Tollgate Test Intermediate",
+        "-keyout",
+        "inter.key",
+        "-out",
+        "inter.csr",
+    ]);
+    openssl(dir, &inter);
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "inter.csr",
+            "-CA",
+            "root.crt",
+            "-CAkey",
+            "root.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ca.ext",
+            "-out",
+            "inter.crt",
+        ],
+    );
+    let mut leaf = vec!["req"];
+    leaf.extend_from_slice(&ec);
+    leaf.extend_from_slice(&[
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "leaf.key",
+        "-out",
+        "leaf.csr",
+    ]);
+    openssl(dir, &leaf);
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "inter.crt",
+            "-CAkey",
+            "inter.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "leaf.ext",
+            "-out",
+            "leaf.crt",
+        ],
+    );
+    let served = dir.join("served.crt");
+    let mut pem = std::fs::read_to_string(dir.join("leaf.crt")).unwrap();
+    pem.push_str(&std::fs::read_to_string(dir.join("inter.crt")).unwrap());
+    std::fs::write(&served, pem).unwrap();
+    (dir.join("root.crt"), served, dir.join("leaf.key"))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// tinyproxy in the foreground with its own config and log, stopped on drop.
+struct Tinyproxy {
+    child: std::process::Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Tinyproxy {
+    fn start(dir: &Path, user: &str, password: &str) -> Self {
+        let port = free_port();
+        let log = dir.join("tinyproxy.log");
+        let conf = dir.join("tinyproxy.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "Port {port}\nListen 127.0.0.1\nTimeout 30\nLogFile \"{}\"\nLogLevel Info\nMaxClients 20\nAllow 127.0.0.1\nBasicAuth {user} {password}\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("tinyproxy")
+            .arg("-d")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tinyproxy (apt-get install tinyproxy; .ci/run installs it)");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Self { child, port, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Tinyproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "tollgate failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_ca_and_a_forward_proxy() {
+    let dir = std::env::temp_dir().join(crate::assertions::support::unique("conn-net"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (root, served, key) = chain(&dir);
+    let tls_port = free_port();
+    let cfg = dir.join("tollgate.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[listeners]]\nlisten = \"127.0.0.1:{tls_port}\"\nserves = [\"oauth\"]\ntls_cert = {:?}\ntls_key = {:?}\n",
+            served.display().to_string(),
+            key.display().to_string()
+        ),
+    )
+    .unwrap();
+    let s = Server::start_with(
+        Backend::Sqlite,
+        &[("TOLLGATE_CONFIG", &cfg.display().to_string())],
+        &[],
+    )
+    .await;
+    let (id, secret) = s.add_client("behind-ca", &["--scope", "read"]);
+    let token_ep = format!("https://127.0.0.1:{tls_port}/oauth2/token");
+    let add = |name: &str, extra: &[&str]| {
+        let mut args = vec![
+            "connection",
+            "add",
+            name,
+            "--flow",
+            "client-credentials",
+            "--token-endpoint",
+            &token_ep,
+            "--client-id",
+            &id,
+            "--client-secret-stdin",
+            "--scope",
+            "read",
+        ];
+        args.extend_from_slice(extra);
+        ok(&s.cli_with_stdin(&args, format!("{secret}\n").as_bytes()));
+    };
+
+    // The system does not know the private root: refused, and said why.
+    add("untrusted", &[]);
+    let out = s.cli(&["connection", "token", "untrusted"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot be reached") && err.to_lowercase().contains("certificate"),
+        "{err}"
+    );
+
+    // The root alone in the connection's truststore: the chain verifies.
+    let root_arg = root.display().to_string();
+    add("trusted", &["--truststore", &root_arg]);
+    let token = ok(&s.cli(&["connection", "token", "trusted"]));
+    let v = s.introspect((&id, &secret), token.trim()).await;
+    assert_eq!(v["active"], true, "{v}");
+
+    // Through tinyproxy with its credentials: the CONNECT to the provider
+    // is in the proxy's log.
+    let proxy = Tinyproxy::start(&dir, "tollgate", "proxy-pw");
+    let proxy_url = format!("http://127.0.0.1:{}", proxy.port);
+    let mut cmd = s.command();
+    cmd.args([
+        "connection",
+        "add",
+        "proxied",
+        "--flow",
+        "client-credentials",
+        "--token-endpoint",
+        &token_ep,
+        "--client-id",
+        &id,
+        "--client-secret-stdin",
+        "--scope",
+        "read",
+        "--truststore",
+        &root_arg,
+        "--proxy",
+        &proxy_url,
+        "--proxy-user",
+        "tollgate",
+        "--proxy-password-env",
+        "CONN_PROXY_PW",
+    ])
+    .env("CONN_PROXY_PW", "proxy-pw")
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{secret}\n").as_bytes())
+            .unwrap();
+    }
+    ok(&child.wait_with_output().unwrap());
+    let token = ok(&s.cli(&["connection", "token", "proxied"]));
+    let v = s.introspect((&id, &secret), token.trim()).await;
+    assert_eq!(v["active"], true, "{v}");
+    let log = proxy.log();
+    assert!(
+        log.contains(&format!("CONNECT 127.0.0.1:{tls_port}")),
+        "the proxy's log:\n{log}"
+    );
+    // The proxy password is a secret: not in `show`.
+    let show = s.cli_json(&["connection", "show", "proxied"]);
+    assert!(!show.to_string().contains("proxy-pw"), "{show}");
+    assert!(
+        show["secrets"]
+            .as_array()
+            .unwrap()
+            .contains(&"proxy_password".into())
+    );
+
+    // Wrong proxy credentials: the proxy's 407 is the error.
+    let mut cmd = s.command();
+    cmd.args([
+        "connection",
+        "add",
+        "bad-proxy",
+        "--flow",
+        "client-credentials",
+        "--token-endpoint",
+        &token_ep,
+        "--client-id",
+        &id,
+        "--client-secret-stdin",
+        "--truststore",
+        &root_arg,
+        "--proxy",
+        &proxy_url,
+        "--proxy-user",
+        "tollgate",
+        "--proxy-password-env",
+        "CONN_PROXY_PW",
+    ])
+    .env("CONN_PROXY_PW", "wrong")
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{secret}\n").as_bytes())
+            .unwrap();
+    }
+    ok(&child.wait_with_output().unwrap());
+    let out = s.cli(&["connection", "token", "bad-proxy"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("407") || err.to_lowercase().contains("proxy"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
