@@ -487,3 +487,78 @@ async fn failures_are_shared_and_a_valid_token_outlives_an_outage() {
     assert!(rec.tokens.last_error.unwrap().contains("cannot be reached"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Interoperability with an independent implementation: Authlib (Python)
+/// as the provider. Its own introspection endpoint vouches for the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authlib_provider() {
+    use crate::gateway::authlib::AuthlibServer;
+    let dir = tempdir("conn-authlib");
+    let authlib = AuthlibServer::start(
+        &dir,
+        &[
+            ("tollgate-conn", "conn-secret-1", "crm.read crm.write"),
+            ("introspector", "intro-secret", "crm.read"),
+        ],
+        &[],
+    );
+    let (_store, c) = manager(&dir).await;
+    let spec_for = |scopes: &[&str]| ConnectionSpec {
+        flow: Flow::ClientCredentials,
+        token_endpoint: Url::parse(&authlib.endpoint("/token")).unwrap(),
+        authorization_endpoint: None,
+        client_id: Some("tollgate-conn".into()),
+        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        params: Default::default(),
+        assertion: None,
+        redirect_uri: None,
+        refresh_margin_secs: 60,
+        default_lifetime_secs: 3600,
+        truststore_pem: None,
+        client_certificate_pem: None,
+        proxy: None,
+        proxy_username: None,
+        timeout_secs: 10,
+    };
+    c.create("crm", &spec_for(&["crm.read"]), &secret("conn-secret-1"))
+        .await
+        .unwrap();
+    let t = c.token("crm").await.unwrap();
+    assert!(t.token_type.eq_ignore_ascii_case("bearer"), "{t:?}");
+    let v: Value = reqwest::Client::new()
+        .post(authlib.endpoint("/introspect"))
+        .basic_auth("introspector", Some("intro-secret"))
+        .form(&[("token", t.value.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["active"], true, "{v}");
+    assert_eq!(v["client_id"], "tollgate-conn");
+    assert_eq!(v["scope"], "crm.read");
+
+    // Authlib's own refusals come through word for word.
+    c.create("wrong", &spec_for(&["crm.read"]), &secret("nope"))
+        .await
+        .unwrap();
+    let err = c.token("wrong").await.unwrap_err();
+    assert!(
+        matches!(&err, ConnectError::Provider { error, .. } if error == "invalid_client"),
+        "{err}"
+    );
+    c.create(
+        "greedy",
+        &spec_for(&["crm.admin"]),
+        &secret("conn-secret-1"),
+    )
+    .await
+    .unwrap();
+    let err = c.token("greedy").await.unwrap_err();
+    assert!(
+        matches!(&err, ConnectError::Provider { error, .. } if error == "invalid_scope"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,7 +1,7 @@
 //! The gateway end to end: the real binary in front of real upstream
 //! servers on loopback, services and consumers managed with the CLI and the
 //! admin API, third-party tokens from a real Authlib server.
-mod authlib;
+pub mod authlib;
 mod consumers;
 mod enforcement;
 mod listeners;
