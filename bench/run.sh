@@ -872,6 +872,35 @@ scenario_hyper_proxy() { # NAME
     stop_server
 }
 
+# ------------------------------------------------------------ connections ---
+#
+# connection_token_cached_sqlite, connection_refresh_sqlite: POST
+# /admin/v1/connections/bench/token on a Tollgate whose connection "bench"
+# (client credentials) has this same server as its provider. Cached: the
+# token manager hands out its token (admin API authentication + a cache
+# read). Refresh (?refresh=true): every call asks the provider for a new
+# token and stores it (compare-and-swap) before answering, i.e. a token
+# issuance plus the connection's own write.
+scenario_connection() { # NAME REFRESH(0|1)
+    local admin_secret admin secret url
+    start_tollgate sqlite
+    admin_secret="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["client_secret"])' \
+        "$TOLLGATE_SERVER__DATA_DIR/admin-client.json")" || die "no admin client in the data dir"
+    admin="$(curl -fsS -u "tollgate-admin:$admin_secret" -d 'grant_type=client_credentials&scope=tollgate:admin' \
+        "$SERVER_URL/oauth2/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')" \
+        || die "no admin token"
+    secret="$(printf '%s' "$CLIENT_BASIC" | base64 -d | cut -d: -f2-)"
+    printf '%s' "$secret" | "$TOLLGATE_BIN" connection add bench --flow client-credentials \
+        --token-endpoint "$SERVER_URL/oauth2/token" --client-id "$CLIENT_ID" --client-secret-stdin \
+        --scope read >/dev/null || die "tollgate connection add failed"
+    url="$SERVER_URL/admin/v1/connections/bench/token"
+    [ "$2" = 1 ] && url="$url?refresh=true"
+    curl -fsS -X POST -H "Authorization: Bearer $admin" "$url" >/dev/null \
+        || die "POST $url did not answer 200"
+    measure "$1" "$url" "x=1" "Authorization: Bearer $admin"
+    stop_server
+}
+
 # ------------------------------------------------------------------- main ---
 
 ensure_loadgen
@@ -918,6 +947,8 @@ for s in $SCENARIOS; do
         gateway_jwt_sqlite) scenario_gateway sqlite gateway_jwt_sqlite jwt ;;
         nginx_proxy) scenario_nginx nginx_proxy ;;
         hyper_proxy) scenario_hyper_proxy hyper_proxy ;;
+        connection_token_cached_sqlite) scenario_connection connection_token_cached_sqlite 0 ;;
+        connection_refresh_sqlite) scenario_connection connection_refresh_sqlite 1 ;;
         *) die "unknown scenario '$s'" ;;
     esac
 done
