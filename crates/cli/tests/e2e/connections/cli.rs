@@ -582,3 +582,82 @@ async fn a_service_calls_its_upstream_with_a_connections_token() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("choose one"));
 }
+
+/// `connection authorize` as a person does it: real headless Chromium opens
+/// the printed URL, signs in, approves on the consent page, and the
+/// provider's redirect reaches the command's loopback listener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorize_through_a_real_browser() {
+    use std::time::Duration;
+    let s = Server::start(Backend::Sqlite).await;
+    add_user(&s, "alice");
+    let (id, _) = s.add_client(
+        "desktop-app",
+        &[
+            "--public",
+            "--grant",
+            "authorization_code",
+            "--grant",
+            "refresh_token",
+            "--redirect-uri",
+            "http://127.0.0.1/callback",
+            "--scope",
+            "read",
+        ],
+    );
+    ok(&s.cli(&[
+        "connection",
+        "add",
+        "desk",
+        "--flow",
+        "authorization-code",
+        "--authorization-endpoint",
+        &s.url("/oauth2/authorize"),
+        "--token-endpoint",
+        &s.url("/oauth2/token"),
+        "--client-id",
+        &id,
+        "--scope",
+        "read",
+    ]));
+    let (child, url) = start_authorize(&s, "desk").await;
+    let browser = crate::browser::Browser::start().await;
+    browser.goto(&url).await;
+    browser
+        .wait_for_url(|u| u.contains("/oauth2/login"), Duration::from_secs(30))
+        .await;
+    browser
+        .find("input[name=username]")
+        .await
+        .type_text("alice")
+        .await;
+    browser
+        .find("input[name=password]")
+        .await
+        .type_text(PASSWORD)
+        .await;
+    browser.find("button[type=submit]").await.click().await;
+    browser
+        .find("button[name=decision][value=allow]")
+        .await
+        .click()
+        .await;
+    browser
+        .wait_for_url(
+            |u| u.starts_with("http://127.0.0.1:"),
+            Duration::from_secs(30),
+        )
+        .await;
+    assert!(browser.page_source().await.contains("close this window"));
+    let out = child.wait_with_output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "authorize: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = ok(&s.cli(&["connection", "token", "desk"]));
+    let (iid, isecret) = s.add_client("desk-introspector", &["--scope", "read"]);
+    let v = s.introspect((&iid, &isecret), token.trim()).await;
+    assert_eq!(v["username"], "alice", "{v}");
+    assert_eq!(v["client_id"], id.as_str());
+}
