@@ -387,7 +387,7 @@ impl Connections {
             e.set(Some(c.clone()));
             return Ok(c.token);
         }
-        let out = self.obtain(&e, o).await;
+        let out = self.obtain(&e, o, false).await;
         e.ended(out.as_ref().err());
         out
     }
@@ -398,14 +398,21 @@ impl Connections {
         let e = self.entry(name);
         let _flight = e.flight.lock().await;
         let o = self.open(name).await?;
-        let out = self.obtain(&e, o).await;
+        let out = self.obtain(&e, o, true).await;
         e.ended(out.as_ref().err());
         out
     }
 
     /// Asks the provider (refresh token first, else the flow's own grant),
     /// persists, then hands out. Runs under the connection's flight lock.
-    async fn obtain(&self, e: &Entry, o: Opened) -> Result<AccessToken, ConnectError> {
+    /// Unless `forced` (the caller asked for a new token), a failure hands
+    /// out the current token while it has not expired.
+    async fn obtain(
+        &self,
+        e: &Entry,
+        o: Opened,
+        forced: bool,
+    ) -> Result<AccessToken, ConnectError> {
         let name = o.record.name.clone();
         let unattended = o.spec.flow.is_unattended();
         let refresh = o
@@ -439,7 +446,7 @@ impl Connections {
         // The current token, while it has not expired, still works.
         let t = &o.record.tokens;
         let now = self.clock.now();
-        if let (Some(sealed), Some(exp)) = (&t.access_token_encrypted, t.expires_at)
+        if let (false, Some(sealed), Some(exp)) = (forced, &t.access_token_encrypted, t.expires_at)
             && exp > now
         {
             tracing::warn!(connection = %name, error = %err, "getting a new token failed; the current one is used until it expires");

@@ -231,6 +231,32 @@ async fn start_authorize(s: &Server, name: &str) -> (tokio::process::Child, Stri
     (child, url)
 }
 
+/// Runs `connection authorize NAME` and plays the signed-in person's
+/// browser over plain HTTP (the client skips consent): the provider's
+/// redirect is delivered to the command's loopback listener.
+async fn authorize_over_http(s: &Server, http: &reqwest::Client, cookie: &str, name: &str) {
+    let (child, url) = start_authorize(s, name).await;
+    assert!(url.starts_with(&s.url("/oauth2/authorize?")), "{url}");
+    let r = http
+        .get(&url)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302, "{:?}", r.text().await);
+    let back = location(&r);
+    assert!(back.starts_with("http://127.0.0.1:"), "{back}");
+    let page = reqwest::get(&back).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("close this window"));
+    let out = child.wait_with_output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "authorize: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authorization_code_over_a_loopback_redirect() {
     let s = Server::start(Backend::Sqlite).await;
@@ -274,28 +300,7 @@ async fn authorization_code_over_a_loopback_redirect() {
 
     let http = no_redirects();
     let cookie = login(&s, &http, "alice", PASSWORD).await;
-    let (child, url) = start_authorize(&s, "crm").await;
-    assert!(url.starts_with(&s.url("/oauth2/authorize?")), "{url}");
-    // The person signs in and approves; the provider sends the browser to
-    // the loopback address the command listens on.
-    let r = http
-        .get(&url)
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 302, "{:?}", r.text().await);
-    let back = location(&r);
-    assert!(back.starts_with("http://127.0.0.1:"), "{back}");
-    let page = reqwest::get(&back).await.unwrap();
-    assert_eq!(page.status(), 200);
-    assert!(page.text().await.unwrap().contains("close this window"));
-    let out = child.wait_with_output().await.unwrap();
-    assert!(
-        out.status.success(),
-        "authorize: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    authorize_over_http(&s, &http, &cookie, "crm").await;
     // Now a script gets tokens for alice, refreshed without her.
     let token = ok(&s.cli(&["connection", "token", "crm"]));
     let v = s.introspect((&id, &secret), token.trim()).await;
@@ -660,4 +665,68 @@ async fn authorize_through_a_real_browser() {
     let v = s.introspect((&iid, &isecret), token.trim()).await;
     assert_eq!(v["username"], "alice", "{v}");
     assert_eq!(v["client_id"], id.as_str());
+}
+
+/// A refresh token that expired: the connection needs a person again, says
+/// so, and keeps no dead refresh token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_refresh_token_needs_authorization() {
+    let s = Server::start(Backend::Sqlite).await;
+    add_user(&s, "alice");
+    let (id, secret) = s.add_client(
+        "short-lived",
+        &[
+            "--grant",
+            "authorization_code",
+            "--grant",
+            "refresh_token",
+            "--redirect-uri",
+            "http://127.0.0.1/callback",
+            "--scope",
+            "read",
+            "--skip-consent",
+            "--refresh-token-ttl",
+            "1",
+        ],
+    );
+    ok(&s.cli_with_stdin(
+        &[
+            "connection",
+            "add",
+            "crm",
+            "--flow",
+            "authorization-code",
+            "--authorization-endpoint",
+            &s.url("/oauth2/authorize"),
+            "--token-endpoint",
+            &s.url("/oauth2/token"),
+            "--client-id",
+            &id,
+            "--client-secret-stdin",
+            "--scope",
+            "read",
+        ],
+        format!("{secret}\n").as_bytes(),
+    ));
+    let http = no_redirects();
+    let cookie = login(&s, &http, "alice", PASSWORD).await;
+    authorize_over_http(&s, &http, &cookie, "crm").await;
+    assert_eq!(
+        s.cli_json(&["connection", "show", "crm"])["has_refresh_token"],
+        true
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let out = s.cli(&["connection", "token", "crm", "--refresh"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalid_grant") && err.contains("tollgate connection authorize crm"),
+        "{err}"
+    );
+    let show = s.cli_json(&["connection", "show", "crm"]);
+    assert_eq!(show["status"], "needs_authorization", "{show}");
+    assert_eq!(show["has_refresh_token"], false);
+    // Authorizing again brings it back.
+    authorize_over_http(&s, &http, &cookie, "crm").await;
+    assert_eq!(s.cli_json(&["connection", "show", "crm"])["status"], "ok");
 }

@@ -420,7 +420,7 @@ client_id = "svc-conn-jb"
 async fn failures_are_shared_and_a_valid_token_outlives_an_outage() {
     let mut s = Server::start(Backend::Sqlite).await;
     let scraper = scraper(&s).await;
-    let (id, sec) = s.add_client("conn-outage", &["--scope", "read"]);
+    let (id, _) = s.add_client("conn-outage", &["--scope", "read"]);
     let dir = tempdir("conn-outage");
     let (store, c) = manager(&dir).await;
     let c = Arc::new(c);
@@ -470,18 +470,28 @@ async fn failures_are_shared_and_a_valid_token_outlives_an_outage() {
         "10 waiting callers asked the provider {asked} times"
     );
 
-    // A good token, then the provider goes away.
+    // A token that lives 6 s (its refresh margin is then 3 s), then the
+    // provider goes away: past the margin, the manager cannot refresh but
+    // hands out the token it has, which has not expired.
+    let (sid, ssec) = s.add_client(
+        "conn-short",
+        &["--scope", "read", "--access-token-ttl", "6"],
+    );
     c.create(
         "good",
-        &spec(&s, Flow::ClientCredentials, &id),
-        &secret(&sec),
+        &spec(&s, Flow::ClientCredentials, &sid),
+        &secret(&ssec),
     )
     .await
     .unwrap();
     let t = c.token("good").await.unwrap();
     s.kill9();
-    let again = c.refresh("good").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+    let again = c.token("good").await.unwrap();
     assert_eq!(again.value, t.value, "the unexpired token is kept");
+    // A forced refresh wants a new token: that is an error now.
+    let err = c.refresh("good").await.unwrap_err();
+    assert!(matches!(err, ConnectError::Unreachable(_)), "{err}");
     let rec = store.get_connection("good").await.unwrap().unwrap();
     assert_eq!(rec.tokens.status, "error");
     assert!(rec.tokens.last_error.unwrap().contains("cannot be reached"));
