@@ -359,3 +359,131 @@ async fn a_private_ca_and_a_forward_proxy() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Mutual TLS (RFC 8705 transport) to a provider that requires a client
+/// certificate: Authlib behind Python's TLS with `CERT_REQUIRED`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_certificate_for_mutual_tls() {
+    use crate::gateway::authlib::AuthlibServer;
+    let dir = std::env::temp_dir().join(crate::assertions::support::unique("conn-mtls"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (root, served, key) = chain(&dir);
+    // A CA for clients, and the certificate it gives Tollgate.
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend_from_slice(&ec);
+    ca.extend_from_slice(&[
+        "-subj",
+        "/CN=Client CA",
+        "-days",
+        "2",
+        "-keyout",
+        "client-ca.key",
+        "-out",
+        "client-ca.crt",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]);
+    openssl(&dir, &ca);
+    std::fs::write(
+        dir.join("client.ext"),
+        "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    let mut csr = vec!["req"];
+    csr.extend_from_slice(&ec);
+    csr.extend_from_slice(&[
+        "-subj",
+        "/CN=tollgate-conn",
+        "-keyout",
+        "client.key",
+        "-out",
+        "client.csr",
+    ]);
+    openssl(&dir, &csr);
+    openssl(
+        &dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "client-ca.crt",
+            "-CAkey",
+            "client-ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "client.ext",
+            "-out",
+            "client.crt",
+        ],
+    );
+    let authlib = AuthlibServer::start(
+        &dir,
+        &[("mtls-app", "mtls-secret", "read")],
+        &[
+            "--tls-cert",
+            &served.display().to_string(),
+            "--tls-key",
+            &key.display().to_string(),
+            "--client-ca",
+            &dir.join("client-ca.crt").display().to_string(),
+        ],
+    );
+    let s = Server::start(Backend::Sqlite).await;
+    let token_ep = authlib.endpoint("/token");
+    let root_arg = root.display().to_string();
+    let add = |name: &str, extra: &[&str]| {
+        let mut args = vec![
+            "connection",
+            "add",
+            name,
+            "--flow",
+            "client-credentials",
+            "--token-endpoint",
+            &token_ep,
+            "--client-id",
+            "mtls-app",
+            "--client-secret-stdin",
+            "--scope",
+            "read",
+            "--truststore",
+            &root_arg,
+        ];
+        args.extend_from_slice(extra);
+        ok(&s.cli_with_stdin(&args, b"mtls-secret\n"));
+    };
+    // Without a client certificate the handshake is refused.
+    add("no-cert", &[]);
+    let out = s.cli(&["connection", "token", "no-cert"]);
+    assert!(
+        !out.status.success(),
+        "a provider that wants a client certificate"
+    );
+    // With one, the token comes.
+    let cert = dir.join("client.crt").display().to_string();
+    let ckey = dir.join("client.key").display().to_string();
+    add("mtls", &["--client-cert", &cert, "--client-key", &ckey]);
+    let token = ok(&s.cli(&["connection", "token", "mtls"]));
+    assert!(!token.trim().is_empty());
+    let show = s.cli_json(&["connection", "show", "mtls"]);
+    assert!(
+        show["secrets"]
+            .as_array()
+            .unwrap()
+            .contains(&"client_key".into()),
+        "{show}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

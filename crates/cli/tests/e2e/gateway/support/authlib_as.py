@@ -370,6 +370,9 @@ def main():
     p.add_argument('--issuer', default=None, help='default: this server\'s base URL')
     p.add_argument('--tls-cert')
     p.add_argument('--tls-key')
+    # Mutual TLS (RFC 8705 transport): clients must present a certificate
+    # that chains to this CA bundle.
+    p.add_argument('--client-ca')
     args = p.parse_args()
 
     with open(args.clients) as f:
@@ -381,6 +384,9 @@ def main():
             p.error('--tls-cert and --tls-key must be given together')
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.client_ca:
+            tls.verify_mode = ssl.CERT_REQUIRED
+            tls.load_verify_locations(args.client_ca)
     else:
         # Authlib refuses plain-HTTP requests unless the URL starts with
         # "http://localhost:" (127.0.0.1 does not count!), and it raises that
