@@ -542,9 +542,24 @@ async fn catch_redirect(
             ),
         )
         .with_state(tx);
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    // Stopped gracefully once the answer is in, so the browser still gets
+    // its page (a request in flight is finished first).
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = done_rx.await;
+            })
+            .await
+    });
     let got = rx.recv().await;
-    server.abort();
+    let _ = done_tx.send(());
+    if tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .is_err()
+    {
+        tracing::debug!("the redirect listener did not stop within 5 s");
+    }
     got.ok_or_else(|| anyhow::anyhow!("the redirect listener stopped"))
 }
 

@@ -653,7 +653,16 @@ async fn authorize_through_a_real_browser() {
             Duration::from_secs(30),
         )
         .await;
-    assert!(browser.page_source().await.contains("close this window"));
+    // The command's own page, once it has loaded.
+    let mut page = String::new();
+    for _ in 0..100 {
+        page = browser.page_source().await;
+        if page.contains("close this window") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(page.contains("close this window"), "{page}");
     let out = child.wait_with_output().await.unwrap();
     assert!(
         out.status.success(),
