@@ -9,7 +9,7 @@ use crate::assertions::support::{Key, Kind};
 use crate::authcode::{PASSWORD, add_user, location, login, no_redirects};
 use crate::harness::{Backend, Server};
 
-fn ok(out: &std::process::Output) -> String {
+pub(super) fn ok(out: &std::process::Output) -> String {
     assert!(
         out.status.success(),
         "tollgate failed: {}",
@@ -104,27 +104,23 @@ async fn client_credentials_from_the_command_line() {
     assert!(err.contains("no connection named 'provider'"), "{err}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn client_assertion_from_a_pkcs12_keystore() {
-    let s = Server::start(Backend::Sqlite).await;
-    let dir = std::env::temp_dir().join(crate::assertions::support::unique("conn-p12"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key = Key::new(&dir, Kind::Rsa);
-    let cert = key.cert(&dir);
-    let p12 = dir.join("client.p12");
+/// A PKCS#12 keystore made by `openssl pkcs12 -export`: the key and its
+/// certificate under `alias`, protected by `password`.
+fn pkcs12(
+    dir: &std::path::Path,
+    key: &Key,
+    cert: &std::path::Path,
+    alias: &str,
+    password: &str,
+) -> std::path::PathBuf {
+    let p12 = dir.join(format!("{alias}.p12"));
     let out = std::process::Command::new("openssl")
-        .args([
-            "pkcs12",
-            "-export",
-            "-name",
-            "graph-signing",
-            "-passout",
-            "pass:keystore-pw",
-            "-inkey",
-        ])
+        .args(["pkcs12", "-export", "-name", alias, "-passout"])
+        .arg(format!("pass:{password}"))
+        .arg("-inkey")
         .arg(&key.path)
         .arg("-in")
-        .arg(&cert)
+        .arg(cert)
         .arg("-out")
         .arg(&p12)
         .output()
@@ -134,6 +130,17 @@ async fn client_assertion_from_a_pkcs12_keystore() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    p12
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_assertion_from_a_pkcs12_keystore() {
+    let s = Server::start(Backend::Sqlite).await;
+    let dir = std::env::temp_dir().join(crate::assertions::support::unique("conn-p12"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = Key::new(&dir, Kind::Rsa);
+    let cert = key.cert(&dir);
+    let p12 = pkcs12(&dir, &key, &cert, "graph-signing", "keystore-pw");
     let (id, _) = s.add_client(
         "script-keyed",
         &[
@@ -205,6 +212,54 @@ async fn client_assertion_from_a_pkcs12_keystore() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A client of the code flow with the loopback redirect (RFC 8252, any
+/// port) and scope `read`, plus `extra` options: (id, secret).
+fn code_client(s: &Server, name: &str, extra: &[&str]) -> (String, String) {
+    let mut args = vec![
+        "--grant",
+        "authorization_code",
+        "--grant",
+        "refresh_token",
+        "--redirect-uri",
+        "http://127.0.0.1/callback",
+        "--scope",
+        "read",
+    ];
+    args.extend_from_slice(extra);
+    s.add_client(name, &args)
+}
+
+/// `connection add NAME --flow authorization-code` against this server,
+/// with the client's secret on stdin when it has one.
+fn add_code_connection(s: &Server, name: &str, client_id: &str, secret: Option<&str>) {
+    let authorize = s.url("/oauth2/authorize");
+    let token = s.url("/oauth2/token");
+    let mut args = vec![
+        "connection",
+        "add",
+        name,
+        "--flow",
+        "authorization-code",
+        "--authorization-endpoint",
+        &authorize,
+        "--token-endpoint",
+        &token,
+        "--client-id",
+        client_id,
+        "--scope",
+        "read",
+    ];
+    match secret {
+        Some(secret) => {
+            args.push("--client-secret-stdin");
+            ok(&s.cli_with_stdin(&args, format!("{secret}\n").as_bytes()));
+        }
+        None => {
+            ok(&s.cli(&args));
+        }
+    }
+}
+
 /// Starts `connection authorize NAME --no-browser` and returns the child
 /// and the authorization URL it printed.
 async fn start_authorize(s: &Server, name: &str) -> (tokio::process::Child, String) {
@@ -261,39 +316,8 @@ async fn authorize_over_http(s: &Server, http: &reqwest::Client, cookie: &str, n
 async fn authorization_code_over_a_loopback_redirect() {
     let s = Server::start(Backend::Sqlite).await;
     add_user(&s, "alice");
-    let (id, secret) = s.add_client(
-        "native",
-        &[
-            "--grant",
-            "authorization_code",
-            "--grant",
-            "refresh_token",
-            "--redirect-uri",
-            "http://127.0.0.1/callback",
-            "--scope",
-            "read",
-            "--skip-consent",
-        ],
-    );
-    ok(&s.cli_with_stdin(
-        &[
-            "connection",
-            "add",
-            "crm",
-            "--flow",
-            "authorization-code",
-            "--authorization-endpoint",
-            &s.url("/oauth2/authorize"),
-            "--token-endpoint",
-            &s.url("/oauth2/token"),
-            "--client-id",
-            &id,
-            "--client-secret-stdin",
-            "--scope",
-            "read",
-        ],
-        format!("{secret}\n").as_bytes(),
-    ));
+    let (id, secret) = code_client(&s, "native", &["--skip-consent"]);
+    add_code_connection(&s, "crm", &id, Some(&secret));
     // Before anyone authorized it, there is no token to give.
     let err = failed(&s.cli(&["connection", "token", "crm"]));
     assert!(err.contains("authorize"), "{err}");
@@ -356,25 +380,7 @@ async fn the_admin_api_manages_connections() {
     std::fs::create_dir_all(&dir).unwrap();
     let key = Key::new(&dir, Kind::Ec);
     let cert = key.cert(&dir);
-    let p12 = dir.join("k.p12");
-    let out = std::process::Command::new("openssl")
-        .args([
-            "pkcs12",
-            "-export",
-            "-name",
-            "api-signing",
-            "-passout",
-            "pass:pw",
-            "-inkey",
-        ])
-        .arg(&key.path)
-        .arg("-in")
-        .arg(&cert)
-        .arg("-out")
-        .arg(&p12)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let p12 = pkcs12(&dir, &key, &cert, "api-signing", "pw");
     let (id, _) = s.add_client(
         "api-keyed",
         &[
@@ -596,35 +602,8 @@ async fn authorize_through_a_real_browser() {
     use std::time::Duration;
     let s = Server::start(Backend::Sqlite).await;
     add_user(&s, "alice");
-    let (id, _) = s.add_client(
-        "desktop-app",
-        &[
-            "--public",
-            "--grant",
-            "authorization_code",
-            "--grant",
-            "refresh_token",
-            "--redirect-uri",
-            "http://127.0.0.1/callback",
-            "--scope",
-            "read",
-        ],
-    );
-    ok(&s.cli(&[
-        "connection",
-        "add",
-        "desk",
-        "--flow",
-        "authorization-code",
-        "--authorization-endpoint",
-        &s.url("/oauth2/authorize"),
-        "--token-endpoint",
-        &s.url("/oauth2/token"),
-        "--client-id",
-        &id,
-        "--scope",
-        "read",
-    ]));
+    let (id, _) = code_client(&s, "desktop-app", &["--public"]);
+    add_code_connection(&s, "desk", &id, None);
     let (child, url) = start_authorize(&s, "desk").await;
     let browser = crate::browser::Browser::start().await;
     browser.goto(&url).await;
@@ -682,41 +661,12 @@ async fn authorize_through_a_real_browser() {
 async fn an_expired_refresh_token_needs_authorization() {
     let s = Server::start(Backend::Sqlite).await;
     add_user(&s, "alice");
-    let (id, secret) = s.add_client(
+    let (id, secret) = code_client(
+        &s,
         "short-lived",
-        &[
-            "--grant",
-            "authorization_code",
-            "--grant",
-            "refresh_token",
-            "--redirect-uri",
-            "http://127.0.0.1/callback",
-            "--scope",
-            "read",
-            "--skip-consent",
-            "--refresh-token-ttl",
-            "1",
-        ],
+        &["--skip-consent", "--refresh-token-ttl", "1"],
     );
-    ok(&s.cli_with_stdin(
-        &[
-            "connection",
-            "add",
-            "crm",
-            "--flow",
-            "authorization-code",
-            "--authorization-endpoint",
-            &s.url("/oauth2/authorize"),
-            "--token-endpoint",
-            &s.url("/oauth2/token"),
-            "--client-id",
-            &id,
-            "--client-secret-stdin",
-            "--scope",
-            "read",
-        ],
-        format!("{secret}\n").as_bytes(),
-    ));
+    add_code_connection(&s, "crm", &id, Some(&secret));
     let http = no_redirects();
     let cookie = login(&s, &http, "alice", PASSWORD).await;
     authorize_over_http(&s, &http, &cookie, "crm").await;

@@ -39,9 +39,15 @@ fn tempdir(tag: &str) -> std::path::PathBuf {
 }
 
 fn spec(s: &Server, flow: Flow, client_id: &str) -> ConnectionSpec {
+    spec_at(&s.url("/oauth2/token"), flow, client_id)
+}
+
+/// A connection of `flow` to the token endpoint `token_endpoint`, scope
+/// `read`, the defaults otherwise.
+fn spec_at(token_endpoint: &str, flow: Flow, client_id: &str) -> ConnectionSpec {
     ConnectionSpec {
         flow,
-        token_endpoint: Url::parse(&s.url("/oauth2/token")).unwrap(),
+        token_endpoint: Url::parse(token_endpoint).unwrap(),
         authorization_endpoint: None,
         client_id: Some(client_id.to_owned()),
         scopes: vec!["read".into()],
@@ -514,21 +520,12 @@ async fn an_authlib_provider() {
     );
     let (_store, c) = manager(&dir).await;
     let spec_for = |scopes: &[&str]| ConnectionSpec {
-        flow: Flow::ClientCredentials,
-        token_endpoint: Url::parse(&authlib.endpoint("/token")).unwrap(),
-        authorization_endpoint: None,
-        client_id: Some("tollgate-conn".into()),
         scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-        params: Default::default(),
-        assertion: None,
-        redirect_uri: None,
-        refresh_margin_secs: 60,
-        default_lifetime_secs: 3600,
-        truststore_pem: None,
-        client_certificate_pem: None,
-        proxy: None,
-        proxy_username: None,
-        timeout_secs: 10,
+        ..spec_at(
+            &authlib.endpoint("/token"),
+            Flow::ClientCredentials,
+            "tollgate-conn",
+        )
     };
     c.create("crm", &spec_for(&["crm.read"]), &secret("conn-secret-1"))
         .await

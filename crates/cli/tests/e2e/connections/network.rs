@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use super::cli::ok;
 use crate::harness::{Backend, Server};
 
 fn openssl(dir: &Path, args: &[&str]) {
@@ -20,105 +21,99 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
-/// A root CA, an intermediate it signed, and a 127.0.0.1 server certificate
-/// the intermediate signed: (root.crt, server chain (leaf + intermediate),
-/// server key).
-fn chain(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    let mut root = vec!["req", "-x509"];
-    root.extend_from_slice(&ec);
-    root.extend_from_slice(&[
+const EC_KEY: [&str; 5] = [
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+];
+
+/// A self-signed CA: `STEM.crt` and `STEM.key` in `dir`.
+fn make_ca(dir: &Path, stem: &str, cn: &str) {
+    let (crt, key, subj) = (
+        format!("{stem}.crt"),
+        format!("{stem}.key"),
+        format!("/CN={cn}"),
+    );
+    let mut args = vec!["req", "-x509"];
+    args.extend_from_slice(&EC_KEY);
+    args.extend_from_slice(&[
         "-subj",
-        "/CN=Tollgate Test Root",
+        &subj,
         "-days",
         "2",
         "-keyout",
-        "root.key",
+        &key,
         "-out",
-        "root.crt",
+        &crt,
         "-addext",
         "basicConstraints=critical,CA:TRUE",
         "-addext",
         "keyUsage=critical,keyCertSign,cRLSign",
     ]);
-    openssl(dir, &root);
-    std::fs::write(
-        dir.join("ca.ext"),
-        "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("leaf.ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    let mut inter = vec!["req"];
-    inter.extend_from_slice(&ec);
-    inter.extend_from_slice(&[
-        "-subj",
-        "/CN=Tollgate Test Intermediate",
-        "-keyout",
-        "inter.key",
-        "-out",
-        "inter.csr",
-    ]);
-    openssl(dir, &inter);
+    openssl(dir, &args);
+}
+
+/// A key `STEM.key` and its certificate `STEM.crt`, signed by the CA
+/// `CA.crt`/`CA.key`, with the extension lines `ext`.
+fn make_signed(dir: &Path, stem: &str, cn: &str, ca: &str, ext: &str) {
+    let (crt, key, csr, extf) = (
+        format!("{stem}.crt"),
+        format!("{stem}.key"),
+        format!("{stem}.csr"),
+        format!("{stem}.ext"),
+    );
+    let (ca_crt, ca_key, subj) = (
+        format!("{ca}.crt"),
+        format!("{ca}.key"),
+        format!("/CN={cn}"),
+    );
+    std::fs::write(dir.join(&extf), ext).unwrap();
+    let mut req = vec!["req"];
+    req.extend_from_slice(&EC_KEY);
+    req.extend_from_slice(&["-subj", &subj, "-keyout", &key, "-out", &csr]);
+    openssl(dir, &req);
     openssl(
         dir,
         &[
             "x509",
             "-req",
             "-in",
-            "inter.csr",
+            &csr,
             "-CA",
-            "root.crt",
+            &ca_crt,
             "-CAkey",
-            "root.key",
+            &ca_key,
             "-CAcreateserial",
             "-days",
             "2",
             "-extfile",
-            "ca.ext",
+            &extf,
             "-out",
-            "inter.crt",
+            &crt,
         ],
     );
-    let mut leaf = vec!["req"];
-    leaf.extend_from_slice(&ec);
-    leaf.extend_from_slice(&[
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        "leaf.key",
-        "-out",
-        "leaf.csr",
-    ]);
-    openssl(dir, &leaf);
-    openssl(
+}
+
+/// A root CA, an intermediate it signed, and a 127.0.0.1 server certificate
+/// the intermediate signed: (root.crt, server chain (leaf + intermediate),
+/// server key).
+fn chain(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    make_ca(dir, "root", "Tollgate Test Root");
+    make_signed(
         dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "leaf.csr",
-            "-CA",
-            "inter.crt",
-            "-CAkey",
-            "inter.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "leaf.ext",
-            "-out",
-            "leaf.crt",
-        ],
+        "inter",
+        "Tollgate Test Intermediate",
+        "root",
+        "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n",
+    );
+    make_signed(
+        dir,
+        "leaf",
+        "127.0.0.1",
+        "inter",
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n",
     );
     let served = dir.join("served.crt");
     let mut pem = std::fs::read_to_string(dir.join("leaf.crt")).unwrap();
@@ -184,13 +179,24 @@ impl Drop for Tinyproxy {
     }
 }
 
-fn ok(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "tollgate failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
+/// `tollgate ARGS` with `stdin` on standard input and one environment
+/// variable set; panics unless it succeeds.
+fn cli_with_env(s: &Server, args: &[&str], env: (&str, &str), stdin: &str) -> String {
+    use std::io::Write;
+    let mut cmd = s.command();
+    cmd.args(args)
+        .env(env.0, env.1)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    ok(&child.wait_with_output().unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -257,44 +263,33 @@ async fn a_private_ca_and_a_forward_proxy() {
     // is in the proxy's log.
     let proxy = Tinyproxy::start(&dir, "tollgate", "proxy-pw");
     let proxy_url = format!("http://127.0.0.1:{}", proxy.port);
-    let mut cmd = s.command();
-    cmd.args([
-        "connection",
-        "add",
-        "proxied",
-        "--flow",
-        "client-credentials",
-        "--token-endpoint",
-        &token_ep,
-        "--client-id",
-        &id,
-        "--client-secret-stdin",
-        "--scope",
-        "read",
-        "--truststore",
-        &root_arg,
-        "--proxy",
-        &proxy_url,
-        "--proxy-user",
-        "tollgate",
-        "--proxy-password-env",
-        "CONN_PROXY_PW",
-    ])
-    .env("CONN_PROXY_PW", "proxy-pw")
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{secret}\n").as_bytes())
-            .unwrap();
-    }
-    ok(&child.wait_with_output().unwrap());
+    cli_with_env(
+        &s,
+        &[
+            "connection",
+            "add",
+            "proxied",
+            "--flow",
+            "client-credentials",
+            "--token-endpoint",
+            &token_ep,
+            "--client-id",
+            &id,
+            "--client-secret-stdin",
+            "--scope",
+            "read",
+            "--truststore",
+            &root_arg,
+            "--proxy",
+            &proxy_url,
+            "--proxy-user",
+            "tollgate",
+            "--proxy-password-env",
+            "CONN_PROXY_PW",
+        ],
+        ("CONN_PROXY_PW", "proxy-pw"),
+        &format!("{secret}\n"),
+    );
     let token = ok(&s.cli(&["connection", "token", "proxied"]));
     let v = s.introspect((&id, &secret), token.trim()).await;
     assert_eq!(v["active"], true, "{v}");
@@ -314,42 +309,31 @@ async fn a_private_ca_and_a_forward_proxy() {
     );
 
     // Wrong proxy credentials: the proxy's 407 is the error.
-    let mut cmd = s.command();
-    cmd.args([
-        "connection",
-        "add",
-        "bad-proxy",
-        "--flow",
-        "client-credentials",
-        "--token-endpoint",
-        &token_ep,
-        "--client-id",
-        &id,
-        "--client-secret-stdin",
-        "--truststore",
-        &root_arg,
-        "--proxy",
-        &proxy_url,
-        "--proxy-user",
-        "tollgate",
-        "--proxy-password-env",
-        "CONN_PROXY_PW",
-    ])
-    .env("CONN_PROXY_PW", "wrong")
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{secret}\n").as_bytes())
-            .unwrap();
-    }
-    ok(&child.wait_with_output().unwrap());
+    cli_with_env(
+        &s,
+        &[
+            "connection",
+            "add",
+            "bad-proxy",
+            "--flow",
+            "client-credentials",
+            "--token-endpoint",
+            &token_ep,
+            "--client-id",
+            &id,
+            "--client-secret-stdin",
+            "--truststore",
+            &root_arg,
+            "--proxy",
+            &proxy_url,
+            "--proxy-user",
+            "tollgate",
+            "--proxy-password-env",
+            "CONN_PROXY_PW",
+        ],
+        ("CONN_PROXY_PW", "wrong"),
+        &format!("{secret}\n"),
+    );
     let out = s.cli(&["connection", "token", "bad-proxy"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -369,65 +353,13 @@ async fn a_client_certificate_for_mutual_tls() {
     std::fs::create_dir_all(&dir).unwrap();
     let (root, served, key) = chain(&dir);
     // A CA for clients, and the certificate it gives Tollgate.
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    let mut ca = vec!["req", "-x509"];
-    ca.extend_from_slice(&ec);
-    ca.extend_from_slice(&[
-        "-subj",
-        "/CN=Client CA",
-        "-days",
-        "2",
-        "-keyout",
-        "client-ca.key",
-        "-out",
-        "client-ca.crt",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign",
-    ]);
-    openssl(&dir, &ca);
-    std::fs::write(
-        dir.join("client.ext"),
-        "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=clientAuth\n",
-    )
-    .unwrap();
-    let mut csr = vec!["req"];
-    csr.extend_from_slice(&ec);
-    csr.extend_from_slice(&[
-        "-subj",
-        "/CN=tollgate-conn",
-        "-keyout",
-        "client.key",
-        "-out",
-        "client.csr",
-    ]);
-    openssl(&dir, &csr);
-    openssl(
+    make_ca(&dir, "client-ca", "Client CA");
+    make_signed(
         &dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "client.csr",
-            "-CA",
-            "client-ca.crt",
-            "-CAkey",
-            "client-ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "client.ext",
-            "-out",
-            "client.crt",
-        ],
+        "client",
+        "tollgate-conn",
+        "client-ca",
+        "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=clientAuth\n",
     );
     let authlib = AuthlibServer::start(
         &dir,
