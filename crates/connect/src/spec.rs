@@ -200,16 +200,6 @@ pub fn valid_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// Whether the URL names this machine (127.0.0.0/8, ::1, localhost).
-fn is_loopback(u: &Url) -> bool {
-    match u.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
-}
-
 /// An http(s) URL with a host and no credentials or fragment; plain http
 /// only to this machine when `secure` (secrets, assertions and tokens
 /// travel there).
@@ -217,7 +207,7 @@ fn http_url(what: &str, u: &Url, secure: bool) -> Result<(), String> {
     match u.scheme() {
         "https" if u.host().is_some() => {}
         "http" if u.host().is_some() => {
-            if secure && !is_loopback(u) {
+            if secure && !tollgate_core::redirect::is_loopback_host(u) {
                 return Err(format!(
                     "{what} must be https (plain http only to 127.0.0.1 / localhost): '{u}'"
                 ));
