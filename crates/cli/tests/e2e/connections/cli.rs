@@ -5,6 +5,7 @@ use std::process::Stdio;
 use serde_json::Value;
 use tokio::io::AsyncBufReadExt;
 
+use super::{add_cc, keyed_client};
 use crate::assertions::support::{Key, Kind};
 use crate::authcode::{PASSWORD, add_user, location, login, no_redirects};
 use crate::harness::{Backend, Server};
@@ -28,22 +29,14 @@ async fn client_credentials_from_the_command_line() {
     let s = Server::start(Backend::Sqlite).await;
     let (id, secret) = s.add_client("script-cc", &["--scope", "read"]);
     let token_ep = s.url("/oauth2/token");
-    ok(&s.cli_with_stdin(
-        &[
-            "connection",
-            "add",
-            "provider",
-            "--flow",
-            "client-credentials",
-            "--token-endpoint",
-            &token_ep,
-            "--client-id",
-            &id,
-            "--client-secret-stdin",
-            "--scope",
-            "read",
-        ],
-        format!("{secret}\n").as_bytes(),
+    ok(&add_cc(
+        &s,
+        "provider",
+        &token_ep,
+        &id,
+        &secret,
+        &["--scope", "read"],
+        None,
     ));
     // What a script does: the token alone on stdout.
     let token = ok(&s.cli(&["connection", "token", "provider"]));
@@ -67,21 +60,7 @@ async fn client_credentials_from_the_command_line() {
     let list = s.cli_json(&["connection", "list"]);
     assert_eq!(list[0]["name"], "provider");
     // A wrong secret: the provider's error, and a failing exit status.
-    ok(&s.cli_with_stdin(
-        &[
-            "connection",
-            "add",
-            "wrong",
-            "--flow",
-            "client-credentials",
-            "--token-endpoint",
-            &token_ep,
-            "--client-id",
-            &id,
-            "--client-secret-stdin",
-        ],
-        b"nope\n",
-    ));
+    ok(&add_cc(&s, "wrong", &token_ep, &id, "nope", &[], None));
     let err = failed(&s.cli(&["connection", "token", "wrong"]));
     assert!(err.contains("invalid_client"), "{err}");
     // A secret on the command line is not an option.
@@ -141,17 +120,7 @@ async fn client_assertion_from_a_pkcs12_keystore() {
     let key = Key::new(&dir, Kind::Rsa);
     let cert = key.cert(&dir);
     let p12 = pkcs12(&dir, &key, &cert, "graph-signing", "keystore-pw");
-    let (id, _) = s.add_client(
-        "script-keyed",
-        &[
-            "--scope",
-            "read",
-            "--auth-method",
-            "private_key_jwt",
-            "--jwks-file",
-            &cert.display().to_string(),
-        ],
-    );
+    let id = keyed_client(&s, "script-keyed", &cert, &[]);
     let token_ep = s.url("/oauth2/token");
     let add = |name: &str, alias: &str, password: &str| {
         s.cli_with_stdin(
@@ -381,17 +350,7 @@ async fn the_admin_api_manages_connections() {
     let key = Key::new(&dir, Kind::Ec);
     let cert = key.cert(&dir);
     let p12 = pkcs12(&dir, &key, &cert, "api-signing", "pw");
-    let (id, _) = s.add_client(
-        "api-keyed",
-        &[
-            "--scope",
-            "read",
-            "--auth-method",
-            "private_key_jwt",
-            "--jwks-file",
-            &cert.display().to_string(),
-        ],
-    );
+    let id = keyed_client(&s, "api-keyed", &cert, &[]);
     let api = |path: &str| s.url(&format!("/admin/v1/connections{path}"));
     let body = serde_json::json!({
         "name": "graph",
@@ -526,22 +485,14 @@ async fn a_service_calls_its_upstream_with_a_connections_token() {
     let up = Upstream::start().await;
     // The provider of the upstream's tokens (here: this same server).
     let (pid, psecret) = s.add_client("upstream-caller", &["--scope", "crm.read"]);
-    ok(&s.cli_with_stdin(
-        &[
-            "connection",
-            "add",
-            "crm",
-            "--flow",
-            "client-credentials",
-            "--token-endpoint",
-            &s.url("/oauth2/token"),
-            "--client-id",
-            &pid,
-            "--client-secret-stdin",
-            "--scope",
-            "crm.read",
-        ],
-        format!("{psecret}\n").as_bytes(),
+    ok(&add_cc(
+        &s,
+        "crm",
+        &s.url("/oauth2/token"),
+        &pid,
+        &psecret,
+        &["--scope", "crm.read"],
+        None,
     ));
     add_service(
         &s,

@@ -71,6 +71,70 @@ fn secret(s: &str) -> ConnectionSecrets {
     }
 }
 
+/// `tollgate connection add NAME --flow client-credentials` to
+/// `token_endpoint` for `client_id`, the secret on stdin, plus `extra`
+/// options and one environment variable when given.
+pub(super) fn add_cc(
+    s: &Server,
+    name: &str,
+    token_endpoint: &str,
+    client_id: &str,
+    secret: &str,
+    extra: &[&str],
+    env: Option<(&str, &str)>,
+) -> std::process::Output {
+    use std::io::Write;
+    let mut cmd = s.command();
+    cmd.args([
+        "connection",
+        "add",
+        name,
+        "--flow",
+        "client-credentials",
+        "--token-endpoint",
+        token_endpoint,
+        "--client-id",
+        client_id,
+        "--client-secret-stdin",
+    ])
+    .args(extra)
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    if let Some((k, v)) = env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("run tollgate");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{secret}\n").as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+/// A `private_key_jwt` client with scope `read` whose key is registered by
+/// its certificate `cert`, plus `extra` options: its id.
+pub(super) fn keyed_client(
+    s: &Server,
+    name: &str,
+    cert: &std::path::Path,
+    extra: &[&str],
+) -> String {
+    let cert = cert.display().to_string();
+    let mut args = vec![
+        "--scope",
+        "read",
+        "--auth-method",
+        "private_key_jwt",
+        "--jwks-file",
+        &cert,
+    ];
+    args.extend_from_slice(extra);
+    s.add_client(name, &args).0
+}
+
 /// How many tokens the provider issued to `client_id` (its Prometheus
 /// counter, read with a `tollgate:metrics` token).
 async fn issued(s: &Server, scraper: &str, client_id: &str) -> u64 {
@@ -192,15 +256,11 @@ async fn client_assertion_with_x5t_and_a_rotated_refresh_token() {
     // The client's key made by openssl, registered by its certificate.
     let key = Key::new(&dir, Kind::Rsa);
     let cert = key.cert(&dir);
-    let (id, _) = s.add_client(
+    let id = keyed_client(
+        &s,
         "conn-keyed",
+        &cert,
         &[
-            "--scope",
-            "read",
-            "--auth-method",
-            "private_key_jwt",
-            "--jwks-file",
-            &cert.display().to_string(),
             "--grant",
             "client_credentials",
             "--grant",

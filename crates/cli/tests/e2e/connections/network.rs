@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use super::add_cc;
 use super::cli::ok;
 use crate::harness::{Backend, Server};
 
@@ -179,26 +180,6 @@ impl Drop for Tinyproxy {
     }
 }
 
-/// `tollgate ARGS` with `stdin` on standard input and one environment
-/// variable set; panics unless it succeeds.
-fn cli_with_env(s: &Server, args: &[&str], env: (&str, &str), stdin: &str) -> String {
-    use std::io::Write;
-    let mut cmd = s.command();
-    cmd.args(args)
-        .env(env.0, env.1)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    ok(&child.wait_with_output().unwrap())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_private_ca_and_a_forward_proxy() {
     let dir = std::env::temp_dir().join(crate::assertions::support::unique("conn-net"));
@@ -224,22 +205,9 @@ async fn a_private_ca_and_a_forward_proxy() {
     let (id, secret) = s.add_client("behind-ca", &["--scope", "read"]);
     let token_ep = format!("https://127.0.0.1:{tls_port}/oauth2/token");
     let add = |name: &str, extra: &[&str]| {
-        let mut args = vec![
-            "connection",
-            "add",
-            name,
-            "--flow",
-            "client-credentials",
-            "--token-endpoint",
-            &token_ep,
-            "--client-id",
-            &id,
-            "--client-secret-stdin",
-            "--scope",
-            "read",
-        ];
+        let mut args = vec!["--scope", "read"];
         args.extend_from_slice(extra);
-        ok(&s.cli_with_stdin(&args, format!("{secret}\n").as_bytes()));
+        ok(&add_cc(&s, name, &token_ep, &id, &secret, &args, None));
     };
 
     // The system does not know the private root: refused, and said why.
@@ -263,19 +231,13 @@ async fn a_private_ca_and_a_forward_proxy() {
     // is in the proxy's log.
     let proxy = Tinyproxy::start(&dir, "tollgate", "proxy-pw");
     let proxy_url = format!("http://127.0.0.1:{}", proxy.port);
-    cli_with_env(
+    ok(&add_cc(
         &s,
+        "proxied",
+        &token_ep,
+        &id,
+        &secret,
         &[
-            "connection",
-            "add",
-            "proxied",
-            "--flow",
-            "client-credentials",
-            "--token-endpoint",
-            &token_ep,
-            "--client-id",
-            &id,
-            "--client-secret-stdin",
             "--scope",
             "read",
             "--truststore",
@@ -287,9 +249,8 @@ async fn a_private_ca_and_a_forward_proxy() {
             "--proxy-password-env",
             "CONN_PROXY_PW",
         ],
-        ("CONN_PROXY_PW", "proxy-pw"),
-        &format!("{secret}\n"),
-    );
+        Some(("CONN_PROXY_PW", "proxy-pw")),
+    ));
     let token = ok(&s.cli(&["connection", "token", "proxied"]));
     let v = s.introspect((&id, &secret), token.trim()).await;
     assert_eq!(v["active"], true, "{v}");
@@ -309,19 +270,13 @@ async fn a_private_ca_and_a_forward_proxy() {
     );
 
     // Wrong proxy credentials: the proxy's 407 is the error.
-    cli_with_env(
+    ok(&add_cc(
         &s,
+        "bad-proxy",
+        &token_ep,
+        &id,
+        &secret,
         &[
-            "connection",
-            "add",
-            "bad-proxy",
-            "--flow",
-            "client-credentials",
-            "--token-endpoint",
-            &token_ep,
-            "--client-id",
-            &id,
-            "--client-secret-stdin",
             "--truststore",
             &root_arg,
             "--proxy",
@@ -331,9 +286,8 @@ async fn a_private_ca_and_a_forward_proxy() {
             "--proxy-password-env",
             "CONN_PROXY_PW",
         ],
-        ("CONN_PROXY_PW", "wrong"),
-        &format!("{secret}\n"),
-    );
+        Some(("CONN_PROXY_PW", "wrong")),
+    ));
     let out = s.cli(&["connection", "token", "bad-proxy"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -377,24 +331,17 @@ async fn a_client_certificate_for_mutual_tls() {
     let token_ep = authlib.endpoint("/token");
     let root_arg = root.display().to_string();
     let add = |name: &str, extra: &[&str]| {
-        let mut args = vec![
-            "connection",
-            "add",
-            name,
-            "--flow",
-            "client-credentials",
-            "--token-endpoint",
-            &token_ep,
-            "--client-id",
-            "mtls-app",
-            "--client-secret-stdin",
-            "--scope",
-            "read",
-            "--truststore",
-            &root_arg,
-        ];
+        let mut args = vec!["--scope", "read", "--truststore", &root_arg];
         args.extend_from_slice(extra);
-        ok(&s.cli_with_stdin(&args, b"mtls-secret\n"));
+        ok(&add_cc(
+            &s,
+            name,
+            &token_ep,
+            "mtls-app",
+            "mtls-secret",
+            &args,
+            None,
+        ));
     };
     // Without a client certificate the handshake is refused.
     add("no-cert", &[]);
