@@ -67,8 +67,8 @@ pub async fn grant(
     Ok((client, resp))
 }
 
-/// Validates against each trusted IdP in turn (libxmlsec is blocking, so on
-/// a blocking thread); the first that accepts wins. With several IdPs the
+/// Validates against each trusted IdP in turn (signature verification is
+/// CPU-bound, so on a blocking thread); the first that accepts wins. With several IdPs the
 /// error shown is the most telling one: a problem found after the
 /// signature verified beats "not signed by a trusted IdP".
 async fn validate(svc: &Services, assertion: String) -> Result<(usize, ValidatedAssertion), Error> {
@@ -80,8 +80,12 @@ async fn validate(svc: &Services, assertion: String) -> Result<(usize, Validated
             match tollgate_saml::validate_base64url(&assertion, p, now) {
                 Ok(v) => return Ok((i, v)),
                 Err(e) => {
-                    let signature_level =
-                        matches!(e, SamlError::NotSignedByIdp | SamlError::WrongIssuer { .. });
+                    let signature_level = matches!(
+                        e,
+                        SamlError::NotSignedByIdp
+                            | SamlError::IdpCertificateNotValid
+                            | SamlError::WrongIssuer { .. }
+                    );
                     if best.is_none() || !signature_level {
                         best = Some(e);
                     }
