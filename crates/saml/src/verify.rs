@@ -161,13 +161,10 @@ pub(crate) fn signed_bytes(xml: &str, trust: &IdpTrust, now: i64) -> Result<Vec<
 
 /// bergshamra's verification-time format, `YYYY-MM-DD+HH:MM:SS` (UTC).
 fn verification_time(now: i64) -> Result<String, SamlError> {
-    let (year, month, day, secs) =
-        crate::time::civil_from_unix(now).ok_or(SamlError::VerificationFailed)?;
+    let (year, month, day, hour, minute, second) =
+        tollgate_core::clock::civil_from_unix(now).ok_or(SamlError::VerificationFailed)?;
     Ok(format!(
-        "{year:04}-{month:02}-{day:02}+{:02}:{:02}:{:02}",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
+        "{year:04}-{month:02}-{day:02}+{hour:02}:{minute:02}:{second:02}"
     ))
 }
 

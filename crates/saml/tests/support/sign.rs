@@ -2,7 +2,7 @@
 //! builds a SAML 2.0 assertion from a template and signs it with the `xmlsec1` command
 //! line (libxmlsec1's reference tool, Debian package `xmlsec1`).
 //!
-//! Self-contained (std only) so other crates' tests can pull it in with
+//! Needs only std and tollgate-core, so other crates' tests can pull it in with
 //! `#[path = "../../saml/tests/support/sign.rs"] mod sign;`.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -350,24 +350,9 @@ pub fn esc(s: &str) -> String {
 
 /// Unix seconds → `xs:dateTime` in UTC (`2026-12-01T10:20:38Z`).
 pub fn xs_date_time(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    let (y, m, d, h, mi, s) =
+        tollgate_core::clock::civil_from_unix(unix).expect("a time after 1970");
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
 }
 
 /// Seconds since the Unix epoch, now.
