@@ -28,7 +28,9 @@ pub struct Caller {
 }
 
 fn challenge(status: StatusCode, error: Option<&str>, description: &str, scope: &str) -> ApiError {
-    let code = error.unwrap_or("invalid_token");
+    // RFC 6750 §3.1: a request without a token gets no error code in the challenge,
+    // so the body does not claim one either (`unauthorized`, like other APIs say).
+    let code = error.unwrap_or("unauthorized");
     let mut e = ApiError::new(status, code, description);
     // RFC 6750 §3: no error attribute when the request carried no token at all.
     e.challenge = Some(match error {
@@ -47,12 +49,12 @@ async fn authorize(
     scope: &str,
 ) -> Result<Caller, ApiError> {
     let Some(value) = authorization else {
-        return Err(challenge(
-            StatusCode::UNAUTHORIZED,
-            None,
-            "this API needs a bearer token with the scope tollgate:admin",
-            scope,
-        ));
+        let needs = if scope == ADMIN_SCOPE {
+            format!("this API needs a bearer token with the scope {ADMIN_SCOPE}")
+        } else {
+            format!("this endpoint needs a bearer token with the scope {scope} (or {ADMIN_SCOPE})")
+        };
+        return Err(challenge(StatusCode::UNAUTHORIZED, None, &needs, scope));
     };
     let token = value
         .to_str()

@@ -11,7 +11,8 @@ use utoipa::ToSchema;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// A machine-readable code: `invalid_request`, `invalid_client_metadata`,
-    /// `invalid_token`, `insufficient_scope`, `not_found`, `conflict`, …
+    /// `unauthorized` (no token), `invalid_token`, `insufficient_scope`, `not_found`,
+    /// `conflict`, …
     pub error: String,
     /// What went wrong, for a person.
     pub error_description: String,
@@ -79,6 +80,23 @@ const FIELDS: &[&str] = &[
     "username",
     "password",
     "attributes",
+    // Services, consumers, authorization servers, connections.
+    "upstream",
+    "upstream_auth",
+    "alias",
+    "methods",
+    "validators",
+    "timeout_ms",
+    "cache_ttl_secs",
+    "negative_ttl_secs",
+    "introspection_url",
+    "jwks_uri",
+    "issuer",
+    "audience",
+    "rate",
+    "quota",
+    "token_endpoint",
+    "flow",
 ];
 
 fn field_of(e: &OAuthError) -> Option<String> {
@@ -159,6 +177,9 @@ mod tests {
         assert_eq!(e.body.field, None);
         let e: ApiError = OAuthError::InvalidRedirectUri("has a fragment".into()).into();
         assert_eq!(e.body.field.as_deref(), Some("redirect_uris"));
+        let e: ApiError =
+            OAuthError::invalid_request("timeout_ms must be between 1 and 60000").into();
+        assert_eq!(e.body.field.as_deref(), Some("timeout_ms"));
     }
 
     #[test]

@@ -672,10 +672,18 @@ async fn metrics_need_the_metrics_scope() {
         .unwrap()
         .to_owned();
     assert_eq!(token_status(&s, &id, "wrong").await, 401);
+    // No token: RFC 6750 §3.1 — a challenge without an error code, and a body that
+    // names the scope the challenge names, not invalid_token.
+    let r = s.http.get(s.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
     assert_eq!(
-        s.http.get(s.url("/metrics")).send().await.unwrap().status(),
-        401
+        r.headers()["www-authenticate"],
+        "Bearer realm=\"tollgate-admin\", scope=\"tollgate:metrics\""
     );
+    let body = r.json::<Value>().await.unwrap();
+    assert_eq!(body["error"], "unauthorized");
+    let description = body["error_description"].as_str().unwrap();
+    assert!(description.contains("tollgate:metrics"), "{description}");
     let r = s
         .http
         .get(s.url("/metrics"))
