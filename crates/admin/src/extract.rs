@@ -28,10 +28,59 @@ fn is_json(parts_ct: Option<&header::HeaderValue>) -> bool {
             .is_some_and(|(_, suffix)| suffix.eq_ignore_ascii_case("json"))
 }
 
-/// A serde error as a path ("token_settings.code_ttl") and a message.
+/// A serde error as a path ("token_settings.code_ttl") and a message for a person.
 fn path_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> (String, String) {
     let path = e.path().to_string();
-    (path, e.into_inner().to_string())
+    (path, humanize(&e.into_inner().to_string()))
+}
+
+/// serde's messages speak Rust ("invalid type: string \"x\", expected u64",
+/// "invalid length 0, expected struct UpdateClient with 13 elements"); an API
+/// caller wants JSON words: "expected a whole number (0 or more), not string \"x\"".
+/// Messages without an "expected" part (unknown or missing fields) are kept.
+pub(crate) fn humanize(msg: &str) -> String {
+    // A position helps only with a document that does not parse (those messages
+    // are not humanized); a value of the wrong type is named by its field.
+    let without_position = msg.rfind(" at line ").map_or(msg, |i| &msg[..i]);
+    let Some((got, expected)) = without_position.split_once(", expected ") else {
+        return msg.to_owned();
+    };
+    if got.starts_with("unknown field") || got.starts_with("unknown variant") {
+        // "unknown field `colour`, expected one of `a`, `b`": already JSON words.
+        return without_position.to_owned();
+    }
+    let got = got
+        .strip_prefix("invalid type: ")
+        .or_else(|| got.strip_prefix("invalid value: "))
+        .unwrap_or(got);
+    let got = if got.starts_with("invalid length") {
+        "an array"
+    } else {
+        match got {
+            "sequence" => "an array",
+            "map" => "an object",
+            "unit value" | "null" => "null",
+            other => other,
+        }
+    };
+    let expected = json_type(expected);
+    format!("expected {expected}, not {got}")
+}
+
+fn json_type(rust: &str) -> String {
+    let t = rust.trim();
+    if t.starts_with("struct ") || t == "a map" || t == "map" {
+        return "a JSON object".into();
+    }
+    match t {
+        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "a whole number (0 or more)".into(),
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "a whole number".into(),
+        "f32" | "f64" => "a number".into(),
+        "a sequence" | "sequence" => "a JSON array".into(),
+        "a boolean" | "bool" => "true or false".into(),
+        "a string" | "a borrowed string" | "string" => "a string".into(),
+        other => other.to_owned(),
+    }
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
@@ -63,12 +112,23 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let syntax = e.inner().is_syntax() || e.inner().is_eof();
-            let (path, msg) = path_error(e);
-            if syntax || path == "." {
+            let (path, msg) = if syntax {
+                // The position is what helps with a document that does not parse.
+                (e.path().to_string(), e.inner().to_string())
+            } else {
+                path_error(e)
+            };
+            if syntax {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "invalid_request",
-                    format!("the body is not a valid JSON document of the expected shape: {msg}"),
+                    format!("the body is not valid JSON: {msg}"),
+                )
+            } else if path == "." {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    format!("the body is not of the expected shape: {msg}"),
                 )
             } else {
                 ApiError::invalid_field(path.clone(), format!("{path}: {msg}"))
@@ -160,5 +220,40 @@ mod tests {
         assert!(!ok("text/plain"));
         assert!(!ok("application/x-www-form-urlencoded"));
         assert!(!is_json(None));
+    }
+
+    #[test]
+    fn serde_messages_in_json_words() {
+        for (serde, human) in [
+            (
+                "invalid type: string \"x\", expected u64 at line 1 column 17",
+                "expected a whole number (0 or more), not string \"x\"",
+            ),
+            (
+                "invalid length 0, expected struct UpdateClient with 13 elements",
+                "expected a JSON object, not an array",
+            ),
+            (
+                "invalid type: sequence, expected struct ServiceSpec",
+                "expected a JSON object, not an array",
+            ),
+            (
+                "invalid type: map, expected a sequence",
+                "expected a JSON array, not an object",
+            ),
+            (
+                "invalid value: integer `-1`, expected u32",
+                "expected a whole number (0 or more), not integer `-1`",
+            ),
+            ("missing field `upstream`", "missing field `upstream`"),
+            (
+                "unknown field `colour`, expected one of `a`, `b`",
+                "unknown field `colour`, expected one of `a`, `b`",
+            ),
+        ] {
+            let out = humanize(serde);
+            assert_eq!(out, human);
+            assert!(!out.contains("struct") && !out.contains("u64"), "{out}");
+        }
     }
 }
