@@ -78,6 +78,7 @@ impl Services {
         let remote_keys = RemoteKeys::new(
             &settings.assertions,
             settings.registration.allow_private_jwks_uri,
+            false,
         )?;
         Ok(Self {
             store,

@@ -162,3 +162,53 @@ mod tests {
         assert_eq!(OAuthError::invalid_grant("x").code(), "invalid_grant");
     }
 }
+
+/// An error and all its sources on one line, `outer: inner: root cause`. HTTP
+/// clients' errors say only "error sending request" at the top; the cause that
+/// helps an operator (`invalid peer certificate: UnknownIssuer`, "connection
+/// refused") is further down the chain.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let text = s.to_string();
+        // Some errors repeat their source's text in their own; say it once.
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        src = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod chain_tests {
+    #[derive(Debug)]
+    struct E(&'static str, Option<Box<E>>);
+    impl std::fmt::Display for E {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for E {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+
+    #[test]
+    fn every_cause_is_on_the_line_once() {
+        let e = E(
+            "error sending request",
+            Some(Box::new(E(
+                "invalid peer certificate: UnknownIssuer",
+                Some(Box::new(E("UnknownIssuer", None))),
+            ))),
+        );
+        assert_eq!(
+            super::error_chain(&e),
+            "error sending request: invalid peer certificate: UnknownIssuer"
+        );
+    }
+}

@@ -18,7 +18,7 @@ pub use client::{
     AuthMethod, Client, ClientId, ClientSecret, ClientType, Registration, SecretHashKind,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use error::OAuthError;
+pub use error::{OAuthError, error_chain};
 pub use grant::GrantType;
 pub use pkce::{CodeChallenge, PkceMethod, PkceVerifier};
 pub use ratelimit::{FailureWindow, RateLimit};

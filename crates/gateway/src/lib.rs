@@ -63,7 +63,7 @@ impl Gateway {
         // Keys of third-party servers come from URLs an administrator
         // configured, so private addresses are allowed (unlike a client's
         // self-registered jwks_uri).
-        let keys = RemoteKeys::new(&app.svc.settings.assertions, true)?;
+        let keys = RemoteKeys::new(&app.svc.settings.assertions, true, true)?;
         let remote = validate::Remote::new(
             settings.validation_cache_capacity,
             keys,

@@ -322,19 +322,19 @@ impl AuthServerSpec {
             if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
                 return Err(format!("'{u}' is not an http(s) URL"));
             }
+            // Credentials and keys travel over TLS; plain http only to this host
+            // (a local issuer or sidecar), the same rule as connections'.
+            if u.scheme() == "http" && !tollgate_core::redirect::is_loopback_host(u) {
+                return Err(format!(
+                    "'{u}' must be an https URL (plain http is allowed only to a loopback address)"
+                ));
+            }
         }
         if self.introspection_url.is_some() && (self.client_id.is_none() || !has_secret) {
             return Err("introspection needs a client_id and a client_secret".into());
         }
         if self.jwks_uri.is_some() && self.issuer.is_none() {
             return Err("a jwks_uri server needs its issuer".into());
-        }
-        if self
-            .jwks_uri
-            .as_ref()
-            .is_some_and(|u| u.scheme() != "https")
-        {
-            return Err("jwks_uri must be an https URL (keys are fetched over TLS only)".into());
         }
         if self.cache_ttl_secs > 86_400 || self.negative_ttl_secs > 300 {
             return Err("cache_ttl_secs is at most 86400 and negative_ttl_secs 300".into());
@@ -397,5 +397,27 @@ mod tests {
             serde_json::from_value(serde_json::json!({"jwks_uri": "https://as.example/jwks"}))
                 .unwrap();
         assert!(j.validate(false).is_err());
+    }
+
+    /// Introspection and JWKS URLs follow one rule: https, or plain http to loopback.
+    #[test]
+    fn plain_http_only_to_loopback_for_both_kinds() {
+        let spec = |v: serde_json::Value| -> AuthServerSpec { serde_json::from_value(v).unwrap() };
+        for host in ["127.0.0.1:9000", "localhost:9000", "[::1]:9000"] {
+            let i = spec(serde_json::json!({
+                "introspection_url": format!("http://{host}/introspect"), "client_id": "rs"
+            }));
+            assert!(i.validate(true).is_ok(), "{host}");
+            let j = spec(serde_json::json!({
+                "jwks_uri": format!("http://{host}/jwks"), "issuer": "http://x"
+            }));
+            assert!(j.validate(false).is_ok(), "{host}");
+        }
+        let i = spec(serde_json::json!({
+            "introspection_url": "http://as.example/introspect", "client_id": "rs"
+        }));
+        assert!(i.validate(true).unwrap_err().contains("https"));
+        let j = spec(serde_json::json!({"jwks_uri": "http://as.example/jwks", "issuer": "x"}));
+        assert!(j.validate(false).unwrap_err().contains("https"));
     }
 }

@@ -293,7 +293,7 @@ impl Remote {
             .timeout(Duration::from_millis(server.spec.timeout_ms))
             .send()
             .await
-            .map_err(|e| down(format!("{e}")))?;
+            .map_err(|e| down(tollgate_core::error_chain(&e)))?;
         let status = resp.status();
         if !status.is_success() {
             return Err(down(format!("status {status}")));
@@ -302,11 +302,12 @@ impl Remote {
         // megabytes is refused rather than buffered.
         let mut resp = resp;
         let mut raw = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| down(format!("reading the answer: {e}")))?
-        {
+        while let Some(chunk) = resp.chunk().await.map_err(|e| {
+            down(format!(
+                "reading the answer: {}",
+                tollgate_core::error_chain(&e)
+            ))
+        })? {
             if raw.len() + chunk.len() > MAX_INTROSPECTION_BYTES {
                 return Err(down("the answer is larger than 64 KiB".into()));
             }

@@ -34,6 +34,7 @@ pub struct RemoteKeys {
     max_bytes: usize,
     min_refetch: Duration,
     allow_private: bool,
+    allow_loopback_http: bool,
 }
 
 impl std::fmt::Debug for RemoteKeys {
@@ -68,12 +69,19 @@ impl Resolve for GuardedResolver {
 }
 
 impl RemoteKeys {
-    pub fn new(s: &AssertionSettings, allow_private: bool) -> Result<Self, String> {
+    /// `allow_private` admits internal addresses; `allow_loopback_http` also admits
+    /// plain `http://` to a loopback host (the gateway's operator-configured servers,
+    /// like connections: a local test or sidecar issuer), never elsewhere.
+    pub fn new(
+        s: &AssertionSettings,
+        allow_private: bool,
+        allow_loopback_http: bool,
+    ) -> Result<Self, String> {
         let mut b = reqwest::Client::builder()
             .timeout(Duration::from_millis(s.jwks_timeout_ms))
             .connect_timeout(Duration::from_millis(s.jwks_timeout_ms))
             .redirect(reqwest::redirect::Policy::none())
-            .https_only(true)
+            .https_only(!allow_loopback_http)
             // A proxy from the environment would resolve names itself,
             // around the resolver that keeps fetches off internal addresses.
             .no_proxy()
@@ -100,6 +108,7 @@ impl RemoteKeys {
             max_bytes: s.jwks_max_bytes,
             min_refetch: Duration::from_secs(s.jwks_min_refetch_secs),
             allow_private,
+            allow_loopback_http,
         })
     }
 
@@ -154,6 +163,11 @@ impl RemoteKeys {
 
     async fn fetch(&self, url: &str) -> Result<Fetched, String> {
         let parsed = url::Url::parse(url).map_err(|_| "the jwks_uri is not a URL".to_owned())?;
+        let plain_ok =
+            self.allow_loopback_http && tollgate_core::redirect::is_loopback_host(&parsed);
+        if parsed.scheme() != "https" && !(parsed.scheme() == "http" && plain_ok) {
+            return Err("the jwks_uri must use https".into());
+        }
         if let Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) = parsed.host() {
             let ip = parsed
                 .host_str()
@@ -163,8 +177,9 @@ impl RemoteKeys {
             }
         }
         let mut resp = self.http.get(url).send().await.map_err(|e| {
-            tracing::warn!(%url, error = %e, "fetching a jwks_uri failed");
-            "the jwks_uri could not be fetched".to_owned()
+            let cause = tollgate_core::error_chain(&e);
+            tracing::warn!(%url, error = %cause, "fetching a jwks_uri failed");
+            format!("the jwks_uri could not be fetched: {cause}")
         })?;
         if !resp.status().is_success() {
             tracing::warn!(%url, status = %resp.status(), "a jwks_uri answered with an error");

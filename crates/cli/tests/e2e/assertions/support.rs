@@ -153,23 +153,40 @@ pub struct JwksServer {
 }
 
 impl JwksServer {
+    /// Serves `jwks` over HTTPS with a certificate of a private CA (`ca`).
     pub fn start(dir: &Path, jwks: &Value) -> Self {
+        Self::spawn(dir, jwks, true)
+    }
+
+    /// Serves `jwks` over plain HTTP on loopback.
+    pub fn start_plain(dir: &Path, jwks: &Value) -> Self {
+        Self::spawn(dir, jwks, false)
+    }
+
+    fn spawn(dir: &Path, jwks: &Value, tls: bool) -> Self {
         let dir = dir.join(unique("jwks"));
         std::fs::create_dir_all(&dir).unwrap();
         let (cert, key) = crate::harness::server_certificate(&dir);
         std::fs::write(dir.join("jwks.json"), jwks.to_string()).unwrap();
+        let wrap = if tls {
+            format!(
+                "c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
+                 c.load_cert_chain({cert:?}, {key:?})\n\
+                 s.socket = c.wrap_socket(s.socket, server_side=True)\n",
+                cert = cert.display().to_string(),
+                key = key.display().to_string(),
+            )
+        } else {
+            String::new()
+        };
         let script = format!(
             "import http.server, ssl, sys, functools\n\
              h = functools.partial(http.server.SimpleHTTPRequestHandler, directory={dir:?})\n\
              s = http.server.HTTPServer(('127.0.0.1', 0), h)\n\
-             c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
-             c.load_cert_chain({cert:?}, {key:?})\n\
-             s.socket = c.wrap_socket(s.socket, server_side=True)\n\
+             {wrap}\
              print(s.server_address[1], flush=True)\n\
              s.serve_forever()\n",
             dir = dir.display().to_string(),
-            cert = cert.display().to_string(),
-            key = key.display().to_string(),
         );
         let mut child = Command::new("/usr/bin/python3")
             .args(["-c", &script])
@@ -184,9 +201,10 @@ impl JwksServer {
             .unwrap();
         let port: u16 = line.trim().parse().expect("the JWKS server's port");
         std::thread::sleep(Duration::from_millis(100));
+        let scheme = if tls { "https" } else { "http" };
         Self {
             child,
-            url: format!("https://127.0.0.1:{port}/jwks.json"),
+            url: format!("{scheme}://127.0.0.1:{port}/jwks.json"),
             dir,
             ca: cert,
         }

@@ -285,6 +285,38 @@ async fn several_issuers_on_one_service() {
         )
         .await;
     assert_eq!(status, 400, "{v}");
+    // Errors name their field and speak JSON, not Rust.
+    let (status, v) = api
+        .post(
+            "/admin/v1/authservers",
+            json!({"name": "slow", "spec": {"jwks_uri": "https://as.example/jwks", "issuer": "x", "timeout_ms": 0}}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (400, Some("timeout_ms")),
+        "{v}"
+    );
+    let (status, v) = api
+        .post(
+            "/admin/v1/authservers",
+            json!({"name": "slow", "spec": {"jwks_uri": "https://as.example/jwks", "issuer": "x", "timeout_ms": "soon"}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(v["field"], "spec.timeout_ms", "{v}");
+    let d = v["error_description"].as_str().unwrap();
+    assert!(
+        d.contains("expected a whole number") && !d.contains("u64"),
+        "{d}"
+    );
+    let (status, v) = api.post("/admin/v1/services", json!(["x"])).await;
+    assert_eq!(status, 400, "{v}");
+    let d = v["error_description"].as_str().unwrap();
+    assert!(
+        d.contains("expected a JSON object") && !d.contains("struct"),
+        "{d}"
+    );
 }
 
 /// JWT access tokens of a third party (RFC 9068), signed by PyJWT and
@@ -418,5 +450,90 @@ async fn third_party_jwts_checked_against_its_jwks() {
         assert_eq!(a.error(), code, "{what}");
         assert!(a.challenge().contains(code), "{what}: {}", a.challenge());
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A JWKS server follows the same rule as an introspection server: https, or plain
+/// http to loopback (a local issuer); and when the keys cannot be fetched, the
+/// gateway's warning says why (here the TLS cause, `UnknownIssuer`), not only
+/// "error sending request".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwks_over_loopback_http_and_the_cause_of_a_failed_fetch() {
+    use crate::assertions::support::{JwksServer, Key, Kind, now, unique};
+
+    let dir = std::env::temp_dir().join(unique("gw-jwks-plain"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = Key::new(&dir, Kind::Ec);
+    let jwks = json!({"keys": [key.jwk("k1", None)]});
+    let plain = JwksServer::start_plain(&dir, &jwks);
+    // No jwks_ca_file: the https server's private CA is not trusted.
+    let untrusted = JwksServer::start(&dir, &jwks);
+    let s = Server::start_with(Backend::Sqlite, super::FAST, &[]).await;
+    let up = Upstream::start().await;
+    for (name, url, issuer) in [
+        ("local", plain.url.as_str(), "http://local.example"),
+        ("private", untrusted.url.as_str(), "https://private.example"),
+    ] {
+        s.cli_json(&[
+            "authserver",
+            "add",
+            name,
+            "--jwks-uri",
+            url,
+            "--issuer",
+            issuer,
+        ]);
+        add_service(
+            &s,
+            name,
+            &up.url("/x"),
+            &["--validator", name, "--scope", "orders"],
+        );
+    }
+    // Plain http elsewhere is refused with the rule.
+    let refused = s.cli(&[
+        "authserver",
+        "add",
+        "remote",
+        "--jwks-uri",
+        "http://idp.example/jwks",
+        "--issuer",
+        "https://idp.example",
+    ]);
+    assert!(!refused.status.success());
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(why.contains("https"), "{why}");
+
+    let token = |iss: &str| {
+        let t = now();
+        key.sign(
+            "ES256",
+            &json!({"typ": "at+jwt", "kid": "k1"}),
+            &json!({"iss": iss, "sub": "alice", "client_id": "app", "scope": "orders",
+                    "iat": t, "exp": t + 300, "jti": unique("jti")}),
+        )
+    };
+    let a = eventually(
+        &s,
+        "/gateway/local/y",
+        Some(&token("http://local.example")),
+        200,
+    )
+    .await;
+    assert_eq!(a.body["headers"]["x-tollgate-subject"], "alice");
+
+    let a = get(
+        &s,
+        "/gateway/private/y",
+        Some(&token("https://private.example")),
+    )
+    .await;
+    assert_eq!(a.status, 503, "{}", a.body);
+    let log = s.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("fetching the JWKS failed") && l.contains("UnknownIssuer")),
+        "the warning names the cause:\n{log}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
