@@ -386,6 +386,12 @@ fn print_service(v: &ServiceView, issuer: &str, as_json: bool) -> anyhow::Result
     println!("service:   {}", v.name);
     println!("url:       {issuer}{}", v.path);
     println!("upstream:  {}", v.spec.upstream);
+    if let Some(a) = &v.spec.upstream_auth {
+        println!("upstream token: from the connection '{}'", a.connection);
+    }
+    if v.spec.pass_authorization {
+        println!("upstream token: the caller's (Authorization passed through)");
+    }
     match v.spec.consumption {
         Consumption::Oauth2 => println!(
             "access:    bearer token with scope '{}' ({})",

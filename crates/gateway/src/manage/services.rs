@@ -37,13 +37,23 @@ fn view(rec: ServiceRecord, prefix: &str) -> Result<ServiceView, Error> {
     })
 }
 
-async fn check_validators(svc: &Services, spec: &ServiceSpec) -> Result<(), Error> {
+/// What the spec names must exist: its validators and its upstream connection
+/// (checked on add and on update alike, so a typo fails at once, not on a call).
+async fn check_references(svc: &Services, spec: &ServiceSpec) -> Result<(), Error> {
     for v in &spec.validators {
         if v != crate::spec::LOCAL && svc.store.get_auth_server(v).await?.is_none() {
             return Err(invalid(format!(
                 "validators: no authorization server is named '{v}' (add it with `tollgate authserver add`)"
             )));
         }
+    }
+    if let Some(a) = &spec.upstream_auth
+        && svc.store.get_connection(&a.connection).await?.is_none()
+    {
+        return Err(invalid(format!(
+            "upstream_auth: no connection is named '{}' (add it with `tollgate connection add`)",
+            a.connection
+        )));
     }
     Ok(())
 }
@@ -67,7 +77,7 @@ pub async fn create_service(
         ));
     }
     spec.validate().map_err(invalid)?;
-    check_validators(svc, &spec).await?;
+    check_references(svc, &spec).await?;
     let now = svc.now();
     let rec = ServiceRecord {
         name: name.to_owned(),
@@ -113,7 +123,7 @@ pub async fn update_service(
         a.clone_into(&mut rec.alias);
     }
     spec.validate().map_err(invalid)?;
-    check_validators(svc, &spec).await?;
+    check_references(svc, &spec).await?;
     rec.spec = to_json(&spec)?;
     rec.updated_at = svc.now();
     svc.store

@@ -517,27 +517,44 @@ async fn a_service_calls_its_upstream_with_a_connections_token() {
     let b = crate::gateway::get(&s, "/gateway/crm/accounts", Some(&caller)).await;
     assert_eq!(b.body["headers"]["authorization"], auth.as_str());
 
-    // A connection that cannot get a token: 502, nothing sent upstream.
-    ok(&s.cli(&["connection", "delete", "crm"]));
-    // A service naming a connection that cannot give a token fails
-    // closed: 502, nothing sent upstream.
-    ok(&s.cli(&[
+    // `service show` says where the upstream's token comes from.
+    let shown = s.cli(&["service", "show", "crm"]);
+    ok(&shown);
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        text.contains("upstream token: from the connection 'crm'"),
+        "{text}"
+    );
+    // A connection that does not exist is refused when it is named, on update as on add.
+    let out = s.cli(&[
         "service",
         "update",
         "crm",
         "--upstream-connection",
         "nobody",
-    ]));
+    ]);
+    assert!(!out.status.success());
+    let why = String::from_utf8_lossy(&out.stderr);
+    assert!(why.contains("no connection is named 'nobody'"), "{why}");
+    let out = s.cli(&[
+        "service",
+        "add",
+        "crm2",
+        "--upstream",
+        &up.url("/api"),
+        "--upstream-connection",
+        "nobody",
+    ]);
+    assert!(!out.status.success());
+    // A connection deleted after the service named it fails closed: 502, nothing
+    // sent upstream.
+    ok(&s.cli(&["connection", "delete", "crm"]));
     eventually(&s, "/gateway/crm/accounts", Some(&caller), 502).await;
     let before = up.hits();
     let c = crate::gateway::get(&s, "/gateway/crm/accounts", Some(&caller)).await;
     assert_eq!(c.status, 502);
     assert_eq!(c.error(), "bad_gateway", "{:?}", c.body);
-    assert!(
-        c.description().contains("connection 'nobody'"),
-        "{:?}",
-        c.body
-    );
+    assert!(c.description().contains("connection 'crm'"), "{:?}", c.body);
     assert_eq!(up.hits(), before, "nothing reached the upstream");
     // Both ways of setting the upstream's Authorization: refused.
     let out = s.cli(&["service", "update", "crm", "--pass-authorization", "true"]);
