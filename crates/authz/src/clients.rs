@@ -138,19 +138,9 @@ pub fn generate_secret(svc: &Services, client: &Client) -> Result<(String, Clien
 }
 
 fn chosen_secret(svc: &Services, client: &Client, value: &str) -> Result<ClientSecret, Error> {
-    if value.len() < 16 || value.len() > 512 {
-        return Err(
-            OAuthError::invalid_client_metadata("client_secret must be 16-512 characters").into(),
-        );
-    }
+    check_chosen_secret_length(client.auth_method, value.len())
+        .map_err(|msg| OAuthError::invalid_client_metadata(msg))?;
     if client.auth_method == AuthMethod::ClientSecretJwt {
-        // RFC 7518 §3.2: an HMAC key at least as long as the hash.
-        if value.len() < 32 {
-            return Err(OAuthError::invalid_client_metadata(
-                "client_secret must be at least 32 characters for client_secret_jwt (RFC 7518 §3.2)",
-            )
-            .into());
-        }
         return sealed_secret(svc, client, value);
     }
     Ok(ClientSecret {
@@ -160,6 +150,22 @@ fn chosen_secret(svc: &Services, client: &Client, value: &str) -> Result<ClientS
         created_at: svc.now(),
         expires_at: None,
     })
+}
+
+/// The length rule for a secret a user chooses, stated whole in one message so
+/// nobody meets it in two steps: 16–512 characters, and for `client_secret_jwt`
+/// 32–512 (RFC 7518 §3.2: an HMAC key at least as long as the SHA-256 output).
+fn check_chosen_secret_length(method: AuthMethod, len: usize) -> Result<(), &'static str> {
+    if method == AuthMethod::ClientSecretJwt {
+        if !(32..=512).contains(&len) {
+            return Err(
+                "client_secret must be 32-512 characters for client_secret_jwt (an HMAC key at least as long as the hash, RFC 7518 §3.2)",
+            );
+        }
+    } else if !(16..=512).contains(&len) {
+        return Err("client_secret must be 16-512 characters");
+    }
+    Ok(())
 }
 
 /// The master-key context a sealed secret is bound to: the client's id, so
@@ -562,4 +568,24 @@ pub async fn list_page(
         .iter()
         .map(|c| ClientView::new(c, None))
         .collect())
+}
+
+#[cfg(test)]
+mod secret_length_tests {
+    use super::{AuthMethod, check_chosen_secret_length as check};
+
+    #[test]
+    fn the_whole_rule_is_said_at_the_first_refusal() {
+        let jwt = AuthMethod::ClientSecretJwt;
+        // 12 and 20 characters get the same message, which names the real bounds.
+        let short = check(jwt, 12).unwrap_err();
+        assert_eq!(check(jwt, 20).unwrap_err(), short);
+        assert!(short.contains("32-512"), "{short}");
+        assert!(check(jwt, 32).is_ok() && check(jwt, 512).is_ok());
+        assert!(check(jwt, 513).is_err());
+        let basic = AuthMethod::ClientSecretBasic;
+        assert!(check(basic, 15).unwrap_err().contains("16-512"));
+        assert!(check(basic, 16).is_ok() && check(basic, 512).is_ok());
+        assert!(check(basic, 513).is_err());
+    }
 }
