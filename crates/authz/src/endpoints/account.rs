@@ -39,12 +39,14 @@ pub async fn page(
         Ok(c) => c,
         Err(e) => return store_down(&app, e.into()),
     };
+    // People know an application by its name; the id only when it has none.
+    let display_name = async |id: &str| match svc.client(id).await {
+        Ok(Some(cl)) if !cl.name.is_empty() => cl.name.clone(),
+        _ => id.to_owned(),
+    };
     let mut rows = Vec::with_capacity(consents.len());
     for c in consents {
-        let name = match svc.client(&c.client_id).await {
-            Ok(Some(cl)) if !cl.name.is_empty() => cl.name.clone(),
-            _ => c.client_id.clone(),
-        };
+        let name = display_name(&c.client_id).await;
         rows.push(json!({
             "client_id": c.client_id,
             "client_name": name,
@@ -53,12 +55,16 @@ pub async fn page(
         }));
     }
     let token = session::csrf_token(svc, &Binding::Account(&session.hash));
-    let message = notice.ok().and_then(|Query(n)| n.revoked).map(|c| {
-        format!(
-            "Access for {} was revoked.",
-            c.chars().take(128).collect::<String>()
-        )
-    });
+    let message = match notice.ok().and_then(|Query(n)| n.revoked) {
+        Some(id) => {
+            let id: String = id.chars().take(128).collect();
+            Some(format!(
+                "Access for {} was revoked.",
+                display_name(&id).await
+            ))
+        }
+        None => None,
+    };
     let ctx = json!({
         "username": user.username.as_str(),
         "consents": rows,

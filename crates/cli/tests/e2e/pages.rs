@@ -166,12 +166,10 @@ async fn sign_in_consent_code_refresh_revoke_in_chromium() {
     browser
         .wait_for_url(|u| u.contains("revoked=shop"), WAIT)
         .await;
-    assert!(
-        browser
-            .page_source()
-            .await
-            .contains("You have not authorized any application")
-    );
+    let page = browser.page_source().await;
+    assert!(page.contains("You have not authorized any application"));
+    // The notice names the application as people know it, not its client id.
+    assert!(page.contains("Access for Shop was revoked."), "{page}");
     assert_eq!(
         s.introspect(("shop", &secret), access2).await["active"],
         false,
