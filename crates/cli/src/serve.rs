@@ -24,8 +24,11 @@ pub fn init_logging(cfg: &Config, serving: bool) -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(default))
         .context("log.level is not a valid filter")?;
+    // Colours only for a person at a terminal: a log file, journald or a pipe gets
+    // plain text (ANSI escapes there are noise, and break grep).
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match cfg.log.format.as_str() {
         "json" => builder.json().flatten_event(true).init(),

@@ -333,3 +333,18 @@ fn startup_errors_are_json_lines_in_json_mode() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The text log written to a file (not a terminal) is plain: no ANSI colour escapes,
+/// which are noise in a log file and break grep.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_logs_to_a_file_have_no_colour_escapes() {
+    let s = Server::start_with(Backend::Sqlite, &[("TOLLGATE_LOG__LEVEL", "info")], &[]).await;
+    let (id, secret) = s.add_client("plain-log", &["--scope", "read"]);
+    let _ = s.token(&id, &secret, None).await;
+    wait_for_log(&s, "listening").await;
+    let log = s.log();
+    assert!(
+        !log.contains('\u{1b}'),
+        "ANSI escapes in the log file:\n{log}"
+    );
+}
