@@ -129,11 +129,34 @@ fn main() -> ExitCode {
     })();
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if cli.json => {
+            // A script that asked for JSON gets its failure as JSON too, with a code
+            // it can branch on (conflict, not_found, an RFC 6749 error code, ...).
+            eprintln!(
+                "{}",
+                serde_json::json!({"error": error_code(&e), "error_description": format!("{e:#}")})
+            );
+            ExitCode::FAILURE
+        }
         Err(e) => {
             report(&e, json_logs, logging);
             ExitCode::FAILURE
         }
     }
+}
+
+/// The machine-readable code of a command's failure.
+fn error_code(e: &anyhow::Error) -> &'static str {
+    for cause in e.chain() {
+        if let Some(err) = cause.downcast_ref::<tollgate_authz::Error>() {
+            return match err {
+                tollgate_authz::Error::Conflict(_) => "conflict",
+                tollgate_authz::Error::NotFound(_) => "not_found",
+                tollgate_authz::Error::OAuth(o) => o.code(),
+            };
+        }
+    }
+    "error"
 }
 
 /// The error that ends the process. With JSON logs, standard error is read

@@ -16,7 +16,7 @@ pub enum AuditCmd {
         /// Only events about this client.
         #[arg(long)]
         client: Option<String>,
-        /// Only events at or after this Unix time.
+        /// Only events at or after this Unix time (seconds).
         #[arg(long)]
         since: Option<i64>,
         /// Only events with an id below this one (paging).
@@ -53,7 +53,7 @@ pub async fn run(cfg: &Config, cmd: AuditCmd, as_json: bool) -> anyhow::Result<(
             .map(|r| {
                 vec![
                     r.id.to_string(),
-                    r.event.at.to_string(),
+                    tollgate_core::clock::format_utc(r.event.at),
                     r.event.event.clone(),
                     r.event.client_id.clone().unwrap_or_default(),
                     r.event.outcome.clone(),

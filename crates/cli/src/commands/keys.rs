@@ -64,7 +64,7 @@ pub async fn run(cfg: &Config, cmd: KeysCmd, as_json: bool) -> anyhow::Result<()
             } else {
                 let rows = keys
                     .iter()
-                    .map(|k| vec![k.kid.clone(), k.alg.clone(), k.status.as_str().into(), k.created_at.to_string()])
+                    .map(|k| vec![k.kid.clone(), k.alg.clone(), k.status.as_str().into(), tollgate_core::clock::format_utc(k.created_at)])
                     .collect::<Vec<_>>();
                 output::table(&["KID", "ALG", "STATUS", "CREATED_AT"], &rows);
                 Ok(())

@@ -15,13 +15,15 @@ pub async fn run(cfg: &Config, as_json: bool) -> anyhow::Result<()> {
             return output::json(&report);
         }
         println!(
-            "purged {} tokens, {} codes, {} audit events, {} registration tokens, {} sessions, {} user grant records",
+            "purged {} records: {} tokens, {} codes, {} audit events, {} registration tokens, {} sessions, {} user grant records, {} assertion replay records",
+            report.total(),
             report.tokens,
             report.codes,
             report.audit_events,
             report.registration_tokens,
             report.sessions,
-            report.user_grants
+            report.user_grants,
+            report.assertion_ids
         );
         Ok(())
     })

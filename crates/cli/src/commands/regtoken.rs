@@ -55,7 +55,7 @@ pub async fn run(cfg: &Config, cmd: RegTokenCmd, as_json: bool) -> anyhow::Resul
                             t.id.clone(),
                             t.uses.to_string(),
                             t.max_uses.map_or("-".into(), |m| m.to_string()),
-                            t.expires_at.map_or("never".into(), |e| e.to_string()),
+                            t.expires_at.map_or("never".into(), tollgate_core::clock::format_utc),
                             t.revoked.to_string(),
                             t.description.clone(),
                         ]

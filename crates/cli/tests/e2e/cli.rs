@@ -105,6 +105,18 @@ async fn key_rotation_keeps_old_key_published(b: Backend) {
         2,
         "the retired key stays published"
     );
+    // A second staged key while one waits is a conflict, and with --json the
+    // failure is JSON too, with a code a script can branch on.
+    s.cli_json(&["keys", "rotate", "--staged"]);
+    let out = s.cli(&["keys", "rotate", "--staged", "--json"]);
+    assert!(!out.status.success());
+    let e: Value = serde_json::from_slice(&out.stderr).expect("a JSON error");
+    assert_eq!(e["error"], "conflict", "{e}");
+    assert!(
+        e["error_description"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,4 +169,16 @@ async fn purge_command_deletes_revoked_access_tokens(b: Backend) {
     );
     assert_eq!(s.cli_json(&["purge"])["tokens"], 0);
     assert_eq!(s.introspect((&id, &secret), token).await["active"], false);
+    // The text form says every count the JSON has, and the total.
+    let text = s.cli(&["purge"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.starts_with("purged 0 records:") && text.contains("0 assertion replay records"),
+        "{text}"
+    );
+    // The audit log's text form shows times as dates, not Unix seconds.
+    let audit = s.cli(&["audit", "list", "--limit", "5"]);
+    let audit = String::from_utf8_lossy(&audit.stdout);
+    let first = audit.lines().nth(1).unwrap_or_default();
+    assert!(first.contains(" UTC"), "{audit}");
 }
