@@ -6,7 +6,7 @@
 //! cannot be deleted, whichever process writes.
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tollgate_store::{ProxyRecord, StoreError};
 use url::Url;
 
@@ -47,18 +47,13 @@ impl ProxyRoute {
 }
 
 /// A proxy alias as created or changed: its URL and optional Basic
-/// credentials (both or neither).
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// credentials (both or neither; the password is sealed under the master
+/// key and never shown again).
+#[derive(Clone, PartialEq, Eq)]
 pub struct ProxyInput {
     /// `http://host:port` (or `https://`), without credentials.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "http://proxy.corp:3128"))]
     pub url: Url,
-    #[serde(default)]
     pub username: Option<String>,
-    /// Write-only: sealed under the master key, never shown again.
-    #[serde(default)]
     pub password: Option<String>,
 }
 
