@@ -304,7 +304,13 @@ pub async fn request_token(
         }
     })?;
     let status = resp.status();
-    let body = read_limited(resp).await?;
+    let body = match read_limited(resp).await {
+        Ok(body) => body,
+        // A refusal whose body broke off (a proxy's 407 often does) is
+        // still the refusal its status says.
+        Err(ConnectError::Interrupted(_)) if !status.is_success() => Vec::new(),
+        Err(e) => return Err(e),
+    };
     parse_answer(status.as_u16(), &body)
 }
 

@@ -237,18 +237,16 @@ impl Connections {
             .password_encrypted
             .as_deref()
             .map(|sealed| {
-                let plain = self
-                    .master()
-                    .open(&context(alias), sealed)
-                    .map_err(|e| ConnectError::Secrets(format!("password of proxy '{alias}': {e}")))?;
+                let plain = self.master().open(&context(alias), sealed).map_err(|e| {
+                    ConnectError::Secrets(format!("password of proxy '{alias}': {e}"))
+                })?;
                 String::from_utf8(plain).map_err(|_| {
                     ConnectError::Secrets(format!("the password of proxy '{alias}' is not text"))
                 })
             })
             .transpose()?;
-        let url = Url::parse(&r.url).map_err(|e| {
-            ConnectError::Config(format!("the stored URL of proxy '{alias}': {e}"))
-        })?;
+        let url = Url::parse(&r.url)
+            .map_err(|e| ConnectError::Config(format!("the stored URL of proxy '{alias}': {e}")))?;
         Ok(Some(ProxyRoute {
             url,
             username: r.username,

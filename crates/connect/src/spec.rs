@@ -352,7 +352,9 @@ impl ConnectionSpec {
             if let Some(kid) = &a.kid
                 && (kid.is_empty() || kid.len() > 256 || kid.chars().any(char::is_control))
             {
-                return Err("the kid must be 1 to 256 characters without control characters".into());
+                return Err(
+                    "the kid must be 1 to 256 characters without control characters".into(),
+                );
             }
         }
         Ok(())

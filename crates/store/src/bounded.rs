@@ -25,9 +25,9 @@ use crate::{
     AuditEvent, AuditQuery, AuditRecord, AuditStore, AuthServerRecord, ClientStore, CodeRecord,
     CodeStore, ConnectionRecord, ConnectionStore, ConnectionTokens, ConsentRecord, ConsentStore,
     ConsumerRecord, GatewayStore, GrantStore, KeyStore, ProxyRecord, ProxyStore,
-    RegistrationTokenRecord,
-    RegistrationTokenStore, ReplayStore, Result, ServiceRecord, SessionRecord, SessionStore,
-    SigningKeyRecord, Store, StoreError, TokenStore, UserGrantRecord, UserStore,
+    RegistrationTokenRecord, RegistrationTokenStore, ReplayStore, Result, ServiceRecord,
+    SessionRecord, SessionStore, SigningKeyRecord, Store, StoreError, TokenStore, UserGrantRecord,
+    UserStore,
 };
 
 pub(crate) struct Bounded<S> {

@@ -11,8 +11,7 @@ use tollgate_core::{Client, ScopeSet, TokenHash, TokenKind, TokenRecord, User};
 use crate::{
     AuditEvent, AuditRecord, AuthServerRecord, CodeRecord, ConnectionRecord, ConnectionTokens,
     ConsentRecord, ConsumerRecord, ConsumerStatus, KeyStatus, ProxyRecord, RegistrationTokenRecord,
-    Result,
-    ServiceRecord, SessionRecord, SigningKeyRecord, StoreError, UserGrantRecord,
+    Result, ServiceRecord, SessionRecord, SigningKeyRecord, StoreError, UserGrantRecord,
 };
 
 /// The column types every decoder needs; spelled once so each decoder's bound

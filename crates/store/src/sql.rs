@@ -427,5 +427,4 @@ pub const GET_PROXY: &str = concat!("SELECT ", proxy_columns!(), " FROM proxies 
 pub const LIST_PROXIES: &str = concat!("SELECT ", proxy_columns!(), " FROM proxies ORDER BY name");
 /// Refused by the connections' reference while one uses the alias.
 pub const DELETE_PROXY: &str = "DELETE FROM proxies WHERE name = $1";
-pub const PROXY_USERS: &str =
-    "SELECT name FROM connections WHERE proxy_alias = $1 ORDER BY name";
+pub const PROXY_USERS: &str = "SELECT name FROM connections WHERE proxy_alias = $1 ORDER BY name";

@@ -253,16 +253,16 @@ impl AddArgs {
             bail!("--kid names the assertion's key: only for jwt-bearer and client-assertion");
         }
         let assertion = signs.then(|| AssertionSpec {
-                issuer: self.issuer,
-                subject: self.subject,
-                audience: self.audience,
-                expires_in_minutes: self.assertion_minutes,
-                x5t: self.x5t,
-                x5t_s256: self.x5t_s256,
-                alg: self.alg,
-                certificate_pem,
-                kid: self.kid,
-            });
+            issuer: self.issuer,
+            subject: self.subject,
+            audience: self.audience,
+            expires_in_minutes: self.assertion_minutes,
+            x5t: self.x5t,
+            x5t_s256: self.x5t_s256,
+            alg: self.alg,
+            certificate_pem,
+            kid: self.kid,
+        });
         let proxy_password = self
             .proxy_password_env
             .as_deref()
