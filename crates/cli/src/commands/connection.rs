@@ -252,7 +252,7 @@ impl AddArgs {
         if self.kid.is_some() && !signs {
             bail!("--kid names the assertion's key: only for jwt-bearer and client-assertion");
         }
-        let assertion = signs.then(|| AssertionSpec {
+        let assertion = signs.then_some(AssertionSpec {
             issuer: self.issuer,
             subject: self.subject,
             audience: self.audience,
