@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 pub mod gateway;
 pub mod keys;
+pub mod proxies;
 pub mod regtokens;
 pub mod users;
 
@@ -69,6 +70,7 @@ pub struct Admin {
         (name = "services", description = "Gateway: virtual services and their consumers"),
         (name = "authservers", description = "Gateway: third-party authorization servers whose tokens services accept"),
         (name = "connections", description = "Tokens Tollgate obtains and refreshes at other providers"),
+        (name = "proxies", description = "Proxy aliases: named forward proxies connections go through"),
         (name = "metrics", description = "Prometheus metrics"),
     ),
     components(schemas(ErrorBody)),
@@ -111,6 +113,8 @@ fn api(admin: &Arc<Admin>) -> (Router<Arc<Admin>>, utoipa::openapi::OpenApi) {
         .routes(routes!(connections::list, connections::create))
         .routes(routes!(connections::get, connections::delete))
         .routes(routes!(connections::token))
+        .routes(routes!(proxies::list, proxies::create))
+        .routes(routes!(proxies::get, proxies::update, proxies::delete))
         .split_for_parts();
     let mut routes = v1.route_layer(from_fn_with_state(admin.clone(), auth::require_admin));
     if admin.metrics.is_some() {

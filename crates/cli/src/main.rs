@@ -21,8 +21,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use commands::{
     assertion::AssertionCmd, audit::AuditCmd, authserver::AuthServerCmd, client::ClientCmd,
-    connection::ConnectionCmd, keys::KeysCmd, regtoken::RegTokenCmd, service::ServiceCmd,
-    user::UserCmd,
+    connection::ConnectionCmd, keys::KeysCmd, proxy::ProxyCmd, regtoken::RegTokenCmd,
+    service::ServiceCmd, user::UserCmd,
 };
 
 #[derive(Parser)]
@@ -78,6 +78,9 @@ enum Command {
     /// credentials).
     #[command(subcommand)]
     Connection(ConnectionCmd),
+    /// Manage proxy aliases: named forward proxies connections go through.
+    #[command(subcommand)]
+    Proxy(ProxyCmd),
     /// Make keys and signed JWTs for client assertions and the JWT bearer
     /// grant (local files only; the store is not opened).
     #[command(subcommand)]
@@ -121,6 +124,7 @@ fn main() -> ExitCode {
                 Command::Service(c) => commands::service::run(&cfg, c, cli.json).await,
                 Command::Authserver(c) => commands::authserver::run(&cfg, c, cli.json).await,
                 Command::Connection(c) => commands::connection::run(&cfg, c, cli.json).await,
+                Command::Proxy(c) => commands::proxy::run(&cfg, c, cli.json).await,
                 Command::Audit(c) => commands::audit::run(&cfg, c, cli.json).await,
                 Command::Purge => commands::purge::run(&cfg, cli.json).await,
                 Command::Assertion(c) => commands::assertion::run(c, cli.json),

@@ -51,6 +51,8 @@ impl ConnectError {
             error: error.unwrap_or_else(|| match status {
                 401 => "unauthorized".into(),
                 403 => "forbidden".into(),
+                // From a forward proxy (a connection's own or its alias).
+                407 => "proxy_authentication_required".into(),
                 429 => "too_many_requests".into(),
                 500..=599 => "server_error".into(),
                 _ => "http_error".into(),

@@ -9,8 +9,10 @@ pub mod authorize;
 pub mod error;
 pub mod manager;
 pub mod provider;
+pub mod proxies;
 pub mod spec;
 
 pub use error::ConnectError;
 pub use manager::{AccessToken, ConnectionView, Connections, Opened};
+pub use proxies::{ProxyInput, ProxyRoute, ProxyView};
 pub use spec::{AssertionSpec, ConnectionSecrets, ConnectionSpec, Flow};

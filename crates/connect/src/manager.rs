@@ -16,6 +16,7 @@ use tollgate_store::{ConnectionRecord, ConnectionTokens, Store};
 
 use crate::error::ConnectError;
 use crate::provider::{self, Grant, Issued};
+use crate::proxies::{ProxyRoute, alias_error};
 use crate::spec::{ConnectionSecrets, ConnectionSpec};
 
 /// Attempts per request to the provider when the failure is one a retry
@@ -73,8 +74,9 @@ struct Entry {
     /// asking again.
     flights: AtomicU64,
     last_failure: Mutex<Option<(u64, ConnectError)>>,
-    /// The HTTP client, built for the configuration last updated at.
-    http: Mutex<Option<(i64, reqwest::Client)>>,
+    /// The HTTP client, built for the configuration last updated at and
+    /// the proxy resolved then (an alias may change on its own).
+    http: Mutex<Option<(i64, Option<ProxyRoute>, reqwest::Client)>>,
 }
 
 impl Entry {
@@ -153,6 +155,14 @@ impl Connections {
         &self.master
     }
 
+    pub(crate) fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
     fn entry(&self, name: &str) -> Arc<Entry> {
         self.entries
             .lock()
@@ -216,13 +226,15 @@ impl Connections {
         // Fail now, not at the first token request, on a key or a client
         // certificate that cannot be used.
         provider::signing_key(spec, secrets)?;
-        provider::http_client(spec, secrets)?;
+        let route = self.route(spec, secrets).await?;
+        provider::http_client(spec, secrets, route.as_ref())?;
         let now = self.clock.now();
         let record = ConnectionRecord {
             name: name.to_owned(),
             spec: serde_json::to_value(spec)
                 .map_err(|e| ConnectError::Config(format!("encoding the spec: {e}")))?,
             secrets_encrypted: self.seal_secrets(name, secrets)?,
+            proxy_alias: spec.proxy_alias.clone(),
             tokens: ConnectionTokens {
                 status: status::NEW.to_owned(),
                 ..ConnectionTokens::default()
@@ -237,7 +249,7 @@ impl Connections {
                 tollgate_store::StoreError::Conflict => {
                     ConnectError::Conflict(format!("a connection named '{name}' already exists"))
                 }
-                e => e.into(),
+                e => alias_error(spec, e),
             })?;
         self.forget(name);
         Ok(record)
@@ -254,7 +266,8 @@ impl Connections {
     ) -> Result<(), ConnectError> {
         spec.validate(secrets).map_err(ConnectError::Config)?;
         provider::signing_key(spec, secrets)?;
-        provider::http_client(spec, secrets)?;
+        let route = self.route(spec, secrets).await?;
+        provider::http_client(spec, secrets, route.as_ref())?;
         let e = self.entry(name);
         let _flight = e.flight.lock().await;
         let now = self.clock.now();
@@ -262,11 +275,17 @@ impl Connections {
             .map_err(|e| ConnectError::Config(format!("encoding the spec: {e}")))?;
         let sealed = self.seal_secrets(name, secrets)?;
         self.store
-            .update_connection(name, &json, sealed.as_deref(), now)
+            .update_connection(
+                name,
+                &json,
+                sealed.as_deref(),
+                spec.proxy_alias.as_deref(),
+                now,
+            )
             .await
             .map_err(|e| match e {
                 tollgate_store::StoreError::NotFound => ConnectError::NotFound(name.to_owned()),
-                e => e.into(),
+                e => alias_error(spec, e),
             })?;
         e.set(None);
         Ok(())
@@ -497,23 +516,28 @@ impl Connections {
         }
     }
 
-    /// The connection's HTTP client, built once per configuration.
-    fn http(&self, e: &Entry, o: &Opened) -> Result<reqwest::Client, ConnectError> {
+    /// The connection's HTTP client, built once per configuration and
+    /// proxy. The proxy alias is read on every request to the provider
+    /// (rare: once per token), so a changed alias gets a new client at once
+    /// and a client is never kept for a proxy that is gone.
+    async fn http(&self, e: &Entry, o: &Opened) -> Result<reqwest::Client, ConnectError> {
+        let route = self.route(&o.spec, &o.secrets).await?;
         let mut slot = e.http.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((at, client)) = slot.as_ref()
+        if let Some((at, built_for, client)) = slot.as_ref()
             && *at == o.record.updated_at
+            && *built_for == route
         {
             return Ok(client.clone());
         }
-        let client = provider::http_client(&o.spec, &o.secrets)?;
-        *slot = Some((o.record.updated_at, client.clone()));
+        let client = provider::http_client(&o.spec, &o.secrets, route.as_ref())?;
+        *slot = Some((o.record.updated_at, route, client.clone()));
         Ok(client)
     }
 
     /// One token request. It is sent again (with backoff) only when that
     /// cannot spend a one-time value twice (see `ConnectError::may_resend`).
     async fn call(&self, e: &Entry, o: &Opened, grant: &Grant<'_>) -> Result<Issued, ConnectError> {
-        let http = self.http(e, o)?;
+        let http = self.http(e, o).await?;
         let key = provider::signing_key(&o.spec, &o.secrets)?;
         let spends = !matches!(grant, Grant::Unattended);
         let mut attempt = 0;

@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 use tollgate_jose::{Alg, KeyWithChain};
 
 use crate::error::ConnectError;
+use crate::proxies::ProxyRoute;
 use crate::spec::{ConnectionSecrets, ConnectionSpec, Flow};
 
 /// Answers larger than this are refused (a token response is a few KiB).
@@ -54,10 +55,12 @@ impl std::fmt::Debug for Issued {
     }
 }
 
-/// The HTTP client of one connection.
+/// The HTTP client of one connection, through `proxy` (the connection's
+/// own, or its alias's as resolved by the caller) when there is one.
 pub fn http_client(
     spec: &ConnectionSpec,
     secrets: &ConnectionSecrets,
+    proxy: Option<&ProxyRoute>,
 ) -> Result<reqwest::Client, ConnectError> {
     let config = |m: String| ConnectError::Config(m);
     let mut b = reqwest::Client::builder()
@@ -88,10 +91,10 @@ pub fn http_client(
         })?;
         b = b.identity(id);
     }
-    if let Some(proxy) = &spec.proxy {
-        let mut p = reqwest::Proxy::all(proxy.as_str())
+    if let Some(route) = proxy {
+        let mut p = reqwest::Proxy::all(route.url.as_str())
             .map_err(|e| config(format!("the proxy URL cannot be used: {e}")))?;
-        if let (Some(u), Some(pw)) = (&spec.proxy_username, &secrets.proxy_password) {
+        if let (Some(u), Some(pw)) = (&route.username, &route.password) {
             p = p.basic_auth(u, pw);
         }
         b = b.proxy(p);
@@ -116,9 +119,14 @@ pub fn signing_key(
                 .ok_or_else(|| ConnectError::Config(format!("unknown signing algorithm '{s}'")))?,
         ),
     };
-    KeyWithChain::from_pem(key_pem, a.certificate_pem.as_deref(), alg)
-        .map(Some)
-        .map_err(|e| ConnectError::Config(format!("the signing key: {e}")))
+    let mut key = KeyWithChain::from_pem(key_pem, a.certificate_pem.as_deref(), alg)
+        .map_err(|e| ConnectError::Config(format!("the signing key: {e}")))?;
+    // The provider's name for the key, when it has its own; else the
+    // thumbprint the key carries from `from_pem`.
+    if let Some(kid) = a.kid {
+        key.key = key.key.with_kid(kid);
+    }
+    Ok(Some(key))
 }
 
 /// RFC 6749 §2.3.1: the client id and secret are form-encoded before they
@@ -296,7 +304,13 @@ pub async fn request_token(
         }
     })?;
     let status = resp.status();
-    let body = read_limited(resp).await?;
+    let body = match read_limited(resp).await {
+        Ok(body) => body,
+        // A refusal whose body broke off (a proxy's 407 often does) is
+        // still the refusal its status says.
+        Err(ConnectError::Interrupted(_)) if !status.is_success() => Vec::new(),
+        Err(e) => return Err(e),
+    };
     parse_answer(status.as_u16(), &body)
 }
 
@@ -423,6 +437,44 @@ mod tests {
         assert!(e.to_string().contains("access_token"), "{e}");
         let e = parse_answer(200, b"not json").unwrap_err();
         assert!(matches!(e, ConnectError::Protocol(_)));
+    }
+
+    #[test]
+    fn the_header_kid_is_the_thumbprint_unless_one_is_given() {
+        let key = tollgate_jose::SigningKey::generate(Alg::ES256).unwrap();
+        let secrets = ConnectionSecrets {
+            signing_key_pem: Some(key.to_pkcs8_pem()),
+            ..Default::default()
+        };
+        let mut spec: ConnectionSpec = serde_json::from_value(json!({
+            "flow": "client_assertion",
+            "token_endpoint": "https://login.example/token",
+            "client_id": "app",
+        }))
+        .unwrap();
+        let kid_of = |spec: &ConnectionSpec| {
+            let req = token_request(
+                spec,
+                &secrets,
+                signing_key(spec, &secrets).unwrap().as_ref(),
+                &Grant::Unattended,
+                1_700_000_000,
+            )
+            .unwrap();
+            let (_, jwt) = req
+                .form
+                .iter()
+                .find(|(k, _)| k == "client_assertion")
+                .unwrap();
+            tollgate_jose::decode_header(jwt).unwrap().kid
+        };
+        assert_eq!(kid_of(&spec).as_deref(), Some(key.thumbprint().as_str()));
+        spec.assertion = Some(crate::AssertionSpec {
+            kid: Some("okta-registered-1".into()),
+            expires_in_minutes: 5,
+            ..Default::default()
+        });
+        assert_eq!(kid_of(&spec).as_deref(), Some("okta-registered-1"));
     }
 
     #[test]

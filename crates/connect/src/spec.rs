@@ -73,6 +73,11 @@ pub struct AssertionSpec {
     /// The signing certificate chain (PEM, leaf first), public: its
     /// thumbprint names the key for the provider.
     pub certificate_pem: Option<String>,
+    /// The header's `kid` (RFC 7515 §4.1.4): the id under which the
+    /// provider registered the public key (Okta, Tollgate's own JWK Sets
+    /// name keys so). Default: the key's RFC 7638 JWK thumbprint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
 }
 
 /// The non-secret configuration of a connection (stored as JSON).
@@ -123,6 +128,11 @@ pub struct ConnectionSpec {
     pub proxy: Option<Url>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_username: Option<String>,
+    /// A named proxy (`tollgate proxy add`) instead of `proxy`: its URL and
+    /// credentials are read when the HTTP client is built, so a changed
+    /// alias reaches every connection that uses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_alias: Option<String>,
     /// Seconds a request to the provider may take.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
@@ -185,6 +195,12 @@ impl fmt::Debug for ConnectionSecrets {
 /// A connection name: what the CLI, the admin API and a service's
 /// `upstream_auth` call it by.
 pub fn valid_name(name: &str) -> Result<(), String> {
+    valid_name_of("connection", name)
+}
+
+/// A name of `what` (a connection, a proxy alias): 1 to 64 letters,
+/// digits, `-`, `_` or `.`, starting with a letter or digit.
+pub fn valid_name_of(what: &str, name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name
@@ -195,7 +211,7 @@ pub fn valid_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "'{name}' is not a valid connection name: 1 to 64 letters, digits, '-', '_' or '.', starting with a letter or digit"
+            "'{name}' is not a valid {what} name: 1 to 64 letters, digits, '-', '_' or '.', starting with a letter or digit"
         ))
     }
 }
@@ -203,7 +219,7 @@ pub fn valid_name(name: &str) -> Result<(), String> {
 /// An http(s) URL with a host and no credentials or fragment; plain http
 /// only to this machine when `secure` (secrets, assertions and tokens
 /// travel there).
-fn http_url(what: &str, u: &Url, secure: bool) -> Result<(), String> {
+pub(crate) fn http_url(what: &str, u: &Url, secure: bool) -> Result<(), String> {
     match u.scheme() {
         "https" if u.host().is_some() => {}
         "http" if u.host().is_some() => {
@@ -244,6 +260,14 @@ impl ConnectionSpec {
         if let Some(p) = &self.proxy {
             // The proxy sees a TLS tunnel to an https provider.
             http_url("the proxy", p, false)?;
+        }
+        if let Some(alias) = &self.proxy_alias {
+            if self.proxy.is_some() {
+                return Err(format!(
+                    "give either a proxy URL or the proxy alias '{alias}', not both"
+                ));
+            }
+            valid_name_of("proxy alias", alias)?;
         }
         if self.proxy_username.is_some() != secrets.proxy_password.is_some() {
             return Err("a proxy user needs a proxy password, and the other way round".into());
@@ -325,6 +349,13 @@ impl ConnectionSpec {
             if (a.x5t || a.x5t_s256) && a.certificate_pem.is_none() {
                 return Err("x5t / x5t#S256 need the signing certificate (--cert)".into());
             }
+            if let Some(kid) = &a.kid
+                && (kid.is_empty() || kid.len() > 256 || kid.chars().any(char::is_control))
+            {
+                return Err(
+                    "the kid must be 1 to 256 characters without control characters".into(),
+                );
+            }
         }
         Ok(())
     }
@@ -358,6 +389,7 @@ mod tests {
             client_certificate_pem: None,
             proxy: None,
             proxy_username: None,
+            proxy_alias: None,
             timeout_secs: 30,
         }
     }
@@ -411,6 +443,11 @@ mod tests {
         let mut s = spec(Flow::ClientCredentials);
         s.proxy_username = Some("u".into());
         assert!(s.validate(&secret).is_err());
+        let mut s = spec(Flow::ClientCredentials);
+        s.proxy_alias = Some("corp".into());
+        assert!(s.validate(&secret).is_ok());
+        s.proxy = Some(Url::parse("http://127.0.0.1:3128").unwrap());
+        assert!(s.validate(&secret).unwrap_err().contains("not both"));
         let mut s = spec(Flow::ClientCredentials);
         s.scopes = vec!["a b".into()];
         assert!(s.validate(&secret).is_err());

@@ -24,9 +24,10 @@ use tollgate_core::{Client, TokenHash, TokenRecord, User};
 use crate::{
     AuditEvent, AuditQuery, AuditRecord, AuditStore, AuthServerRecord, ClientStore, CodeRecord,
     CodeStore, ConnectionRecord, ConnectionStore, ConnectionTokens, ConsentRecord, ConsentStore,
-    ConsumerRecord, GatewayStore, GrantStore, KeyStore, RegistrationTokenRecord,
-    RegistrationTokenStore, ReplayStore, Result, ServiceRecord, SessionRecord, SessionStore,
-    SigningKeyRecord, Store, StoreError, TokenStore, UserGrantRecord, UserStore,
+    ConsumerRecord, GatewayStore, GrantStore, KeyStore, ProxyRecord, ProxyStore,
+    RegistrationTokenRecord, RegistrationTokenStore, ReplayStore, Result, ServiceRecord,
+    SessionRecord, SessionStore, SigningKeyRecord, Store, StoreError, TokenStore, UserGrantRecord,
+    UserStore,
 };
 
 pub(crate) struct Bounded<S> {
@@ -344,12 +345,16 @@ impl<S: Store + 'static> ConnectionStore for Bounded<S> {
         name: &str,
         spec: &serde_json::Value,
         secrets_encrypted: Option<&[u8]>,
+        proxy_alias: Option<&str>,
         updated_at: i64,
     ) -> Result<()> {
-        self.run(
-            self.inner
-                .update_connection(name, spec, secrets_encrypted, updated_at),
-        )
+        self.run(self.inner.update_connection(
+            name,
+            spec,
+            secrets_encrypted,
+            proxy_alias,
+            updated_at,
+        ))
         .await
     }
     async fn get_connection(&self, name: &str) -> Result<Option<ConnectionRecord>> {
@@ -377,6 +382,28 @@ impl<S: Store + 'static> ConnectionStore for Bounded<S> {
     async fn reset_connection_tokens(&self, name: &str, now: i64) -> Result<bool> {
         self.run(self.inner.reset_connection_tokens(name, now))
             .await
+    }
+}
+
+#[async_trait]
+impl<S: Store + 'static> ProxyStore for Bounded<S> {
+    async fn create_proxy(&self, proxy: &ProxyRecord) -> Result<()> {
+        self.run(self.inner.create_proxy(proxy)).await
+    }
+    async fn update_proxy(&self, proxy: &ProxyRecord) -> Result<()> {
+        self.run(self.inner.update_proxy(proxy)).await
+    }
+    async fn get_proxy(&self, name: &str) -> Result<Option<ProxyRecord>> {
+        self.run(self.inner.get_proxy(name)).await
+    }
+    async fn list_proxies(&self) -> Result<Vec<ProxyRecord>> {
+        self.run(self.inner.list_proxies()).await
+    }
+    async fn delete_proxy(&self, name: &str) -> Result<bool> {
+        self.run(self.inner.delete_proxy(name)).await
+    }
+    async fn proxy_users(&self, name: &str) -> Result<Vec<String>> {
+        self.run(self.inner.proxy_users(name)).await
     }
 }
 

@@ -8,6 +8,11 @@ pub enum StoreError {
     NotFound,
     #[error("already exists")]
     Conflict,
+    /// A reference between records does not hold: a row names one that
+    /// does not exist, or a row that others name was to be deleted (a
+    /// foreign key). The caller knows which from what it asked.
+    #[error("a referenced record is missing, or the record is still referred to")]
+    Reference,
     /// The database cannot be reached or did not answer in time; callers
     /// answer 503 and retry later.
     #[error("store unavailable: {0}")]
@@ -39,6 +44,7 @@ impl From<sqlx::Error> for StoreError {
             | E::WorkerCrashed
             | E::BeginFailed => Self::Unavailable(e.to_string()),
             E::Database(ref db) if db.is_unique_violation() => Self::Conflict,
+            E::Database(ref db) if db.is_foreign_key_violation() => Self::Reference,
             E::Database(ref db) if is_transient(db.as_ref()) => Self::Unavailable(e.to_string()),
             E::RowNotFound => Self::NotFound,
             E::ColumnDecode { .. }

@@ -29,7 +29,7 @@ mod sqlite;
 pub use error::{Result, StoreError};
 pub use model::{
     AuditEvent, AuditQuery, AuditRecord, AuthServerRecord, CodeRecord, ConnectionRecord,
-    ConnectionTokens, ConsentRecord, ConsumerRecord, ConsumerStatus, KeyStatus,
+    ConnectionTokens, ConsentRecord, ConsumerRecord, ConsumerStatus, KeyStatus, ProxyRecord,
     RegistrationTokenRecord, ServiceRecord, SessionRecord, SigningKeyRecord, UserGrantRecord,
 };
 pub use options::{SqliteSync, StoreOptions, open};
@@ -309,19 +309,21 @@ pub trait GatewayStore: Send + Sync {
 #[async_trait]
 pub trait ConnectionStore: Send + Sync {
     /// Inserts the connection with the given token state (version
-    /// included). `Conflict` when the name is taken.
+    /// included). `Conflict` when the name is taken, `Reference` when its
+    /// proxy alias names no proxy.
     async fn create_connection(&self, connection: &ConnectionRecord) -> Result<()>;
     /// Replaces the configuration (`spec`, `secrets_encrypted`) and
     /// `updated_at`, and in the same statement clears the token state and
     /// moves its version: tokens obtained under the old configuration may
     /// belong to another provider, client or scope, and a refresh that read
     /// the old state cannot save over the new one. `NotFound` when there is
-    /// no such connection.
+    /// no such connection, `Reference` when `proxy_alias` names no proxy.
     async fn update_connection(
         &self,
         name: &str,
         spec: &serde_json::Value,
         secrets_encrypted: Option<&[u8]>,
+        proxy_alias: Option<&str>,
         updated_at: i64,
     ) -> Result<()>;
     async fn get_connection(&self, name: &str) -> Result<Option<ConnectionRecord>>;
@@ -348,6 +350,26 @@ pub trait ConnectionStore: Send + Sync {
     async fn reset_connection_tokens(&self, name: &str, now: i64) -> Result<bool>;
 }
 
+/// Proxy aliases (seed 003's "proxy server alias"): named forward proxies
+/// that connections reference by name ([`ConnectionRecord::proxy_alias`]).
+/// The password arrives sealed by the caller under the master key.
+#[async_trait]
+pub trait ProxyStore: Send + Sync {
+    /// `Conflict` when the name is taken.
+    async fn create_proxy(&self, proxy: &ProxyRecord) -> Result<()>;
+    /// Replaces url, username, password and `updated_at` (`created_at` is
+    /// kept); `NotFound` when there is none.
+    async fn update_proxy(&self, proxy: &ProxyRecord) -> Result<()>;
+    async fn get_proxy(&self, name: &str) -> Result<Option<ProxyRecord>>;
+    /// Every alias, ordered by name.
+    async fn list_proxies(&self) -> Result<Vec<ProxyRecord>>;
+    /// False when there was no such alias; `Reference` (nothing deleted)
+    /// while a connection goes through it.
+    async fn delete_proxy(&self, name: &str) -> Result<bool>;
+    /// The connections that go through the alias, ordered by name.
+    async fn proxy_users(&self, name: &str) -> Result<Vec<String>>;
+}
+
 /// The whole store, as the server holds it (`Arc<dyn Store>`).
 #[async_trait]
 pub trait Store:
@@ -364,6 +386,7 @@ pub trait Store:
     + ReplayStore
     + GatewayStore
     + ConnectionStore
+    + ProxyStore
 {
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;

@@ -264,6 +264,10 @@ pub struct ConnectionRecord {
     pub name: String,
     pub spec: serde_json::Value,
     pub secrets_encrypted: Option<Vec<u8>>,
+    /// The proxy alias ([`ProxyRecord`]) the connection goes through: a
+    /// reference the store keeps (an unknown alias is refused, an alias in
+    /// use cannot be deleted).
+    pub proxy_alias: Option<String>,
     pub tokens: ConnectionTokens,
     pub created_at: i64,
     pub updated_at: i64,
@@ -278,6 +282,7 @@ impl std::fmt::Debug for ConnectionRecord {
                 "secrets_encrypted",
                 &self.secrets_encrypted.as_ref().map(|_| "…"),
             )
+            .field("proxy_alias", &self.proxy_alias)
             .field("tokens", &self.tokens)
             .field("created_at", &self.created_at)
             .field("updated_at", &self.updated_at)
@@ -346,6 +351,35 @@ impl std::fmt::Debug for ConnectionTokens {
             .field("status", &self.status)
             .field("last_error", &self.last_error)
             .field("version", &self.version)
+            .finish()
+    }
+}
+
+/// A proxy alias (seed 003's "proxy server alias"): a named forward proxy
+/// that connections go through. The password arrives sealed by the caller
+/// under the master key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProxyRecord {
+    pub name: String,
+    pub url: String,
+    pub username: Option<String>,
+    pub password_encrypted: Option<Vec<u8>>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for ProxyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyRecord")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .field(
+                "password_encrypted",
+                &self.password_encrypted.as_ref().map(|_| "…"),
+            )
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
             .finish()
     }
 }

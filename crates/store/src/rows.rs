@@ -10,8 +10,8 @@ use tollgate_core::{Client, ScopeSet, TokenHash, TokenKind, TokenRecord, User};
 
 use crate::{
     AuditEvent, AuditRecord, AuthServerRecord, CodeRecord, ConnectionRecord, ConnectionTokens,
-    ConsentRecord, ConsumerRecord, ConsumerStatus, KeyStatus, RegistrationTokenRecord, Result,
-    ServiceRecord, SessionRecord, SigningKeyRecord, StoreError, UserGrantRecord,
+    ConsentRecord, ConsumerRecord, ConsumerStatus, KeyStatus, ProxyRecord, RegistrationTokenRecord,
+    Result, ServiceRecord, SessionRecord, SigningKeyRecord, StoreError, UserGrantRecord,
 };
 
 /// The column types every decoder needs; spelled once so each decoder's bound
@@ -239,6 +239,7 @@ pub(crate) fn connection<'r, R: Columns<'r>>(r: &'r R) -> Result<ConnectionRecor
         name: r.text("name")?,
         spec: r.json("spec")?,
         secrets_encrypted: r.opt_bytes("secrets_encrypted")?,
+        proxy_alias: r.opt_text("proxy_alias")?,
         tokens: ConnectionTokens {
             access_token_encrypted: r.opt_bytes("access_token_encrypted")?,
             refresh_token_encrypted: r.opt_bytes("refresh_token_encrypted")?,
@@ -250,6 +251,17 @@ pub(crate) fn connection<'r, R: Columns<'r>>(r: &'r R) -> Result<ConnectionRecor
             last_error: r.opt_text("last_error")?,
             version: r.int("token_version")?,
         },
+        created_at: r.int("created_at")?,
+        updated_at: r.int("updated_at")?,
+    })
+}
+
+pub(crate) fn proxy<'r, R: Columns<'r>>(r: &'r R) -> Result<ProxyRecord> {
+    Ok(ProxyRecord {
+        name: r.text("name")?,
+        url: r.text("url")?,
+        username: r.opt_text("username")?,
+        password_encrypted: r.opt_bytes("password_encrypted")?,
         created_at: r.int("created_at")?,
         updated_at: r.int("updated_at")?,
     })

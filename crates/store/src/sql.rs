@@ -361,20 +361,20 @@ macro_rules! connection_columns {
     () => {
         "name, spec, secrets_encrypted, access_token_encrypted, refresh_token_encrypted, \
          token_type, scope, expires_at, obtained_at, status, last_error, token_version, \
-         created_at, updated_at"
+         created_at, updated_at, proxy_alias"
     };
 }
 
 pub const INSERT_CONNECTION: &str = concat!(
     "INSERT INTO connections (",
     connection_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
 );
 /// Configuration only: the token state (and its version) is left as it is.
 /// A new configuration drops the token state of the old one and moves its
 /// version, in the same statement.
 pub const UPDATE_CONNECTION: &str = "UPDATE connections SET spec = $2, \
-     secrets_encrypted = $3, updated_at = $4, \
+     secrets_encrypted = $3, updated_at = $4, proxy_alias = $5, \
      access_token_encrypted = NULL, refresh_token_encrypted = NULL, token_type = NULL, \
      scope = NULL, expires_at = NULL, obtained_at = NULL, status = 'new', last_error = NULL, \
      token_version = token_version + 1 WHERE name = $1";
@@ -407,3 +407,24 @@ pub const RESET_CONNECTION_TOKENS: &str = "UPDATE connections SET \
      access_token_encrypted = NULL, refresh_token_encrypted = NULL, token_type = NULL, \
      scope = NULL, expires_at = NULL, obtained_at = NULL, status = 'new', last_error = NULL, \
      token_version = token_version + 1, updated_at = $2 WHERE name = $1";
+
+/// The columns a [`crate::ProxyRecord`] is decoded from.
+macro_rules! proxy_columns {
+    () => {
+        "name, url, username, password_encrypted, created_at, updated_at"
+    };
+}
+
+pub const INSERT_PROXY: &str = concat!(
+    "INSERT INTO proxies (",
+    proxy_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6)"
+);
+pub const UPDATE_PROXY: &str = "UPDATE proxies SET url = $2, username = $3, \
+     password_encrypted = $4, updated_at = $5 WHERE name = $1";
+pub const GET_PROXY: &str = concat!("SELECT ", proxy_columns!(), " FROM proxies WHERE name = $1");
+/// The whole table in key order.
+pub const LIST_PROXIES: &str = concat!("SELECT ", proxy_columns!(), " FROM proxies ORDER BY name");
+/// Refused by the connections' reference while one uses the alias.
+pub const DELETE_PROXY: &str = "DELETE FROM proxies WHERE name = $1";
+pub const PROXY_USERS: &str = "SELECT name FROM connections WHERE proxy_alias = $1 ORDER BY name";

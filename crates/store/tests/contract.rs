@@ -9,6 +9,7 @@ mod connections;
 mod gateway;
 mod grants;
 mod plans;
+mod proxies;
 mod users;
 
 use std::collections::{BTreeMap, HashSet};
@@ -25,6 +26,7 @@ use tollgate_store::{
 use connections::*;
 use gateway::*;
 use grants::*;
+use proxies::*;
 use users::*;
 
 type S = Arc<dyn Store>;
@@ -111,6 +113,8 @@ contract!(
     connection_token_reset,
     connection_debug_hides_secret_bytes,
     connection_bytes_and_json_round_trip_exactly,
+    proxies_crud_and_conflicts,
+    proxy_aliases_are_references,
 );
 
 async fn backend_answers_ping(s: S) {

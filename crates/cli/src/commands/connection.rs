@@ -13,7 +13,7 @@ use tollgate_connect::{
 use tollgate_jose::{Alg, KeyWithChain};
 use url::Url;
 
-use super::{read_stdin_secret, with_services};
+use super::{env_secret, read_stdin_secret, with_services};
 use crate::config::Config;
 use crate::output;
 
@@ -132,6 +132,11 @@ pub struct AddArgs {
     /// Put the certificate's SHA-256 thumbprint (`x5t#S256`) in the header.
     #[arg(long = "x5t-s256")]
     x5t_s256: bool,
+    /// The assertion header's `kid`: the id under which the provider
+    /// registered the public key (jwt-bearer, client-assertion). Default:
+    /// the key's RFC 7638 JWK thumbprint.
+    #[arg(long)]
+    kid: Option<String>,
     /// The code flow's redirect URI as registered at the provider. Default:
     /// http://127.0.0.1/callback on a free port (RFC 8252 §7.3).
     #[arg(long)]
@@ -153,8 +158,12 @@ pub struct AddArgs {
     #[arg(long, requires = "client_cert")]
     client_key: Option<PathBuf>,
     /// An HTTP(S) proxy for every request to the provider.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "proxy_alias")]
     proxy: Option<Url>,
+    /// A proxy alias (`tollgate proxy add`) for every request to the
+    /// provider, instead of --proxy.
+    #[arg(long)]
+    proxy_alias: Option<String>,
     #[arg(long, requires = "proxy")]
     proxy_user: Option<String>,
     /// Read the proxy password from this environment variable.
@@ -170,10 +179,6 @@ fn name_value(s: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
         _ => Err(format!("'{s}' is not NAME=VALUE")),
     }
-}
-
-fn env_secret(flag: &str, var: &str) -> anyhow::Result<String> {
-    std::env::var(var).map_err(|_| anyhow::anyhow!("{flag}: the variable {var} is not set"))
 }
 
 fn read(path: &PathBuf, what: &str) -> anyhow::Result<String> {
@@ -243,17 +248,21 @@ impl AddArgs {
             FlowArg::ClientAssertion => Flow::ClientAssertion,
             FlowArg::ClientCredentials => Flow::ClientCredentials,
         };
-        let assertion =
-            matches!(flow, Flow::JwtBearer | Flow::ClientAssertion).then(|| AssertionSpec {
-                issuer: self.issuer,
-                subject: self.subject,
-                audience: self.audience,
-                expires_in_minutes: self.assertion_minutes,
-                x5t: self.x5t,
-                x5t_s256: self.x5t_s256,
-                alg: self.alg,
-                certificate_pem,
-            });
+        let signs = matches!(flow, Flow::JwtBearer | Flow::ClientAssertion);
+        if self.kid.is_some() && !signs {
+            bail!("--kid names the assertion's key: only for jwt-bearer and client-assertion");
+        }
+        let assertion = signs.then_some(AssertionSpec {
+            issuer: self.issuer,
+            subject: self.subject,
+            audience: self.audience,
+            expires_in_minutes: self.assertion_minutes,
+            x5t: self.x5t,
+            x5t_s256: self.x5t_s256,
+            alg: self.alg,
+            certificate_pem,
+            kid: self.kid,
+        });
         let proxy_password = self
             .proxy_password_env
             .as_deref()
@@ -287,6 +296,7 @@ impl AddArgs {
                 .transpose()?,
             proxy: self.proxy,
             proxy_username: self.proxy_user,
+            proxy_alias: self.proxy_alias,
             timeout_secs: self.timeout,
         };
         let secrets = ConnectionSecrets {
@@ -465,8 +475,14 @@ fn show(v: &ConnectionView) {
     if !v.spec.scopes.is_empty() {
         rows.push(("scopes", v.spec.scopes.join(" ")));
     }
+    if let Some(kid) = v.spec.assertion.as_ref().and_then(|a| a.kid.as_ref()) {
+        rows.push(("assertion kid", kid.clone()));
+    }
     if let Some(p) = &v.spec.proxy {
         rows.push(("proxy", p.to_string()));
+    }
+    if let Some(a) = &v.spec.proxy_alias {
+        rows.push(("proxy alias", a.clone()));
     }
     rows.push(("secrets", v.secrets.join(", ")));
     rows.push(("status", v.status.clone()));

@@ -6,6 +6,7 @@ pub mod authserver;
 pub mod client;
 pub mod connection;
 pub mod keys;
+pub mod proxy;
 pub mod purge;
 pub mod regtoken;
 pub mod service;
@@ -63,6 +64,12 @@ pub fn read_stdin_secret(flag: &str) -> anyhow::Result<String> {
         anyhow::bail!("{flag}: standard input was empty");
     }
     Ok(s)
+}
+
+/// A secret from the environment variable `var` (named by `flag`), so it
+/// never appears in a command line.
+pub fn env_secret(flag: &str, var: &str) -> anyhow::Result<String> {
+    std::env::var(var).map_err(|_| anyhow::anyhow!("{flag}: the variable {var} is not set"))
 }
 
 pub async fn migrate(cfg: &Config, as_json: bool) -> anyhow::Result<()> {

@@ -18,7 +18,8 @@ macro_rules! impl_connection_store {
                 $crate::observe::observe(Self::BACKEND, "create_connection", async {
                     let tokens = &connection.tokens;
                     // A taken name is a unique violation, which
-                    // `StoreError::from` maps to `Conflict`.
+                    // `StoreError::from` maps to `Conflict`; an unknown
+                    // proxy alias a foreign-key one (`Reference`).
                     ::sqlx::query($crate::sql::INSERT_CONNECTION)
                         .bind(connection.name.as_str())
                         .bind(::sqlx::types::Json(&connection.spec))
@@ -34,6 +35,7 @@ macro_rules! impl_connection_store {
                         .bind(tokens.version)
                         .bind(connection.created_at)
                         .bind(connection.updated_at)
+                        .bind(connection.proxy_alias.as_deref())
                         .execute(&self.$write)
                         .await?;
                     Ok(())
@@ -46,6 +48,7 @@ macro_rules! impl_connection_store {
                 name: &str,
                 spec: &::serde_json::Value,
                 secrets_encrypted: Option<&[u8]>,
+                proxy_alias: Option<&str>,
                 updated_at: i64,
             ) -> $crate::Result<()> {
                 $crate::observe::observe(Self::BACKEND, "update_connection", async {
@@ -54,6 +57,7 @@ macro_rules! impl_connection_store {
                         .bind(::sqlx::types::Json(spec))
                         .bind(secrets_encrypted)
                         .bind(updated_at)
+                        .bind(proxy_alias)
                         .execute(&self.$write)
                         .await?;
                     if done.rows_affected() == 0 {

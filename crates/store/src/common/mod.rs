@@ -76,6 +76,7 @@ pub(crate) mod connections;
 pub(crate) mod consents;
 pub(crate) mod gateway;
 pub(crate) mod keys;
+pub(crate) mod proxies;
 pub(crate) mod replay;
 pub(crate) mod sessions;
 pub(crate) mod tokens;

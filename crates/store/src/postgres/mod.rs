@@ -19,7 +19,8 @@ use tollgate_core::TokenRecord;
 
 use crate::batch::{BatchSink, GuardedWrite, Writer};
 use crate::common::{
-    audit, clients, codes, connections, consents, gateway, keys, replay, sessions, tokens, users,
+    audit, clients, codes, connections, consents, gateway, keys, proxies, replay, sessions, tokens,
+    users,
 };
 use crate::options::check_schema;
 use crate::{AuditEvent, Result, Store, StoreError, StoreOptions};
@@ -66,6 +67,11 @@ fn migrator() -> Migrator {
             6,
             "connections",
             include_str!("../../migrations/postgres/0006_connections.sql"),
+        ),
+        migration(
+            7,
+            "proxy aliases",
+            include_str!("../../migrations/postgres/0007_proxies.sql"),
         ),
     ])
 }
@@ -183,6 +189,7 @@ sessions::impl_session_store!(PgStore, read = pool, write = pool);
 replay::impl_replay_store!(PgStore, write = pool);
 consents::impl_consent_stores!(PgStore, read = pool, write = pool);
 connections::impl_connection_store!(PgStore, read = pool, write = pool);
+proxies::impl_proxy_store!(PgStore, read = pool, write = pool);
 gateway::impl_gateway_store!(
     PgStore,
     read = pool,

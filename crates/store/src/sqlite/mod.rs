@@ -21,7 +21,8 @@ use tollgate_core::TokenRecord;
 
 use crate::batch::{BatchSink, GuardedWrite, Writer};
 use crate::common::{
-    audit, clients, codes, connections, consents, gateway, keys, replay, sessions, tokens, users,
+    audit, clients, codes, connections, consents, gateway, keys, proxies, replay, sessions, tokens,
+    users,
 };
 use crate::{AuditEvent, Result, SqliteSync, Store, StoreError, StoreOptions};
 
@@ -110,6 +111,11 @@ fn migrator() -> Migrator {
             7,
             "connections",
             include_str!("../../migrations/sqlite/0007_connections.sql"),
+        ),
+        migration(
+            8,
+            "proxy aliases",
+            include_str!("../../migrations/sqlite/0008_proxies.sql"),
         ),
     ])
 }
@@ -257,6 +263,7 @@ sessions::impl_session_store!(SqliteStore, read = read, write = write);
 replay::impl_replay_store!(SqliteStore, write = write);
 consents::impl_consent_stores!(SqliteStore, read = read, write = write);
 connections::impl_connection_store!(SqliteStore, read = read, write = write);
+proxies::impl_proxy_store!(SqliteStore, read = read, write = write);
 gateway::impl_gateway_store!(
     SqliteStore,
     read = read,

@@ -15,14 +15,14 @@ type S = Arc<dyn Store>;
 
 /// Bytes no text column would keep: a NUL, invalid UTF-8 (a lone
 /// continuation byte, a truncated sequence, 0xFF), and every byte value.
-fn awkward_bytes(tag: u8) -> Vec<u8> {
+pub(crate) fn awkward_bytes(tag: u8) -> Vec<u8> {
     let mut b = vec![tag, 0x00, 0x80, 0xC3, 0x28, 0xFF, 0xFE, 0x00, 0x00];
     b.extend(0..=255u8);
     b.push(0x00);
     b
 }
 
-fn connection(name: &str, secrets: Option<&[u8]>, at: i64) -> ConnectionRecord {
+pub(crate) fn connection(name: &str, secrets: Option<&[u8]>, at: i64) -> ConnectionRecord {
     ConnectionRecord {
         name: name.into(),
         spec: json!({
@@ -32,6 +32,7 @@ fn connection(name: &str, secrets: Option<&[u8]>, at: i64) -> ConnectionRecord {
             "scopes": ["read", "write:all"],
         }),
         secrets_encrypted: secrets.map(<[u8]>::to_vec),
+        proxy_alias: None,
         tokens: ConnectionTokens::new_empty(),
         created_at: at,
         updated_at: at,
@@ -104,7 +105,7 @@ pub async fn connections_crud_and_conflicts(s: S) {
 
     // Update: spec and secrets replaced, `created_at` kept.
     let spec = json!({"flow": "jwt_bearer", "x5t": true});
-    s.update_connection("plain", &spec, Some(&[7, 0, 7]), 20)
+    s.update_connection("plain", &spec, Some(&[7, 0, 7]), None, 20)
         .await
         .unwrap();
     assert_eq!(
@@ -121,7 +122,7 @@ pub async fn connections_crud_and_conflicts(s: S) {
         }
     );
     // Secrets removed.
-    s.update_connection("corp", &corp.spec, None, 21)
+    s.update_connection("corp", &corp.spec, None, None, 21)
         .await
         .unwrap();
     assert_eq!(
@@ -136,7 +137,7 @@ pub async fn connections_crud_and_conflicts(s: S) {
             ..corp.clone()
         }
     );
-    let r = s.update_connection("ghost", &spec, None, 22).await;
+    let r = s.update_connection("ghost", &spec, None, None, 22).await;
     assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
     assert_eq!(s.get_connection("ghost").await.unwrap(), None);
 
@@ -191,7 +192,7 @@ pub async fn connection_update_clears_token_state(s: S) {
         .unwrap()
         .unwrap();
     let spec = json!({"flow": "authorization_code", "redirect": "http://127.0.0.1:9/cb"});
-    s.update_connection("api", &spec, Some(b"v2"), 20)
+    s.update_connection("api", &spec, Some(b"v2"), None, 20)
         .await
         .unwrap();
     let after = get(&s, "api").await;
@@ -473,14 +474,14 @@ pub async fn connection_bytes_and_json_round_trip_exactly(s: S) {
 
     // Through the other writes too.
     let awkward = awkward_bytes(0xAB);
-    s.update_connection("bytes", &spec, Some(&awkward), 2)
+    s.update_connection("bytes", &spec, Some(&awkward), None, 2)
         .await
         .unwrap();
     assert_eq!(
         get(&s, "bytes").await.secrets_encrypted.as_deref(),
         Some(&awkward[..])
     );
-    s.update_connection("bytes", &spec, Some(&[]), 3)
+    s.update_connection("bytes", &spec, Some(&[]), None, 3)
         .await
         .unwrap();
     assert_eq!(get(&s, "bytes").await.secrets_encrypted, Some(Vec::new()));

@@ -19,7 +19,7 @@ pub(super) fn ok(out: &std::process::Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
-fn failed(out: &std::process::Output) -> String {
+pub(super) fn failed(out: &std::process::Output) -> String {
     assert!(!out.status.success(), "tollgate should have failed");
     String::from_utf8_lossy(&out.stderr).into_owned()
 }

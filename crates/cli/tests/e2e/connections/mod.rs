@@ -1,7 +1,9 @@
 //! Connections (issue 7) against Tollgate's own authorization server as the
 //! provider, over real HTTP: the token manager (`tollgate_connect`) with its
 //! own SQLite store, as another process (or node) would hold it.
+mod aliases;
 mod cli;
+mod kid;
 mod network;
 
 use std::sync::Arc;
@@ -60,6 +62,7 @@ fn spec_at(token_endpoint: &str, flow: Flow, client_id: &str) -> ConnectionSpec 
         client_certificate_pem: None,
         proxy: None,
         proxy_username: None,
+        proxy_alias: None,
         timeout_secs: 10,
     }
 }

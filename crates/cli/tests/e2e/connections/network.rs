@@ -132,14 +132,14 @@ fn free_port() -> u16 {
 }
 
 /// tinyproxy in the foreground with its own config and log, stopped on drop.
-struct Tinyproxy {
+pub(super) struct Tinyproxy {
     child: std::process::Child,
-    port: u16,
+    pub(super) port: u16,
     log: PathBuf,
 }
 
 impl Tinyproxy {
-    fn start(dir: &Path, user: &str, password: &str) -> Self {
+    pub(super) fn start(dir: &Path, user: &str, password: &str) -> Self {
         let port = free_port();
         let log = dir.join("tinyproxy.log");
         let conf = dir.join("tinyproxy.conf");
@@ -168,7 +168,7 @@ impl Tinyproxy {
         Self { child, port, log }
     }
 
-    fn log(&self) -> String {
+    pub(super) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
