@@ -8,6 +8,7 @@ use crate::error::ConnectError;
 use crate::spec::{ConnectionSpec, Flow};
 
 /// An authorization under way.
+#[derive(Clone)]
 pub struct Pending {
     /// Where the person goes.
     pub url: Url,
@@ -73,7 +74,7 @@ pub fn answer<'a>(
         get("state").is_some_and(|s| constant_time_eq(s.as_bytes(), pending.state.as_bytes()));
     if !state_ok {
         return Err(ConnectError::Protocol(
-            "the state in the answer is not the one sent: the answer is not for this authorization (refused)".into(),
+            "refused the answer: its state does not match the one this authorization sent, so it belongs to another (or a forged) request; nothing was stored".into(),
         ));
     }
     if let Some(error) = get("error") {

@@ -293,13 +293,13 @@ pub async fn request_token(
             ConnectError::Unreachable(format!(
                 "the token endpoint {} cannot be reached: {}",
                 spec.token_endpoint,
-                error_chain(&e)
+                tollgate_core::error_chain(&e)
             ))
         } else {
             ConnectError::Interrupted(format!(
                 "the token endpoint {} did not answer: {}",
                 spec.token_endpoint,
-                error_chain(&e)
+                tollgate_core::error_chain(&e)
             ))
         }
     })?;
@@ -312,18 +312,6 @@ pub async fn request_token(
         Err(e) => return Err(e),
     };
     parse_answer(status.as_u16(), &body)
-}
-
-/// The error and its sources, one line (reqwest's own message is terse).
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        src = s.source();
-    }
-    out
 }
 
 async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>, ConnectError> {

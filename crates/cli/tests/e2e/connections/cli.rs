@@ -328,11 +328,21 @@ async fn authorization_code_over_a_loopback_redirect() {
         })
         .collect();
     forged.query_pairs_mut().clear().extend_pairs(pairs);
-    let _ = reqwest::get(forged.as_str()).await.unwrap();
+    // The browser is told the answer was refused, not that it was received.
+    let page = reqwest::get(forged.as_str()).await.unwrap();
+    assert_eq!(page.status(), 400);
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("did not accept") && page.contains("state does not match"),
+        "{page}"
+    );
     let out = child.wait_with_output().await.unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("state"), "{err}");
+    assert!(
+        err.contains("state does not match") && err.contains("connection authorize crm"),
+        "{err}"
+    );
     // The earlier authorization still stands.
     let show = s.cli_json(&["connection", "show", "crm"]);
     assert_eq!(show["status"], "ok");
@@ -546,9 +556,24 @@ async fn a_service_calls_its_upstream_with_a_connections_token() {
         "nobody",
     ]);
     assert!(!out.status.success());
-    // A connection deleted after the service named it fails closed: 502, nothing
-    // sent upstream.
-    ok(&s.cli(&["connection", "delete", "crm"]));
+    // A connection that cannot give a token fails closed: 502, nothing sent
+    // upstream. (Its provider does not answer: nothing listens on port 9.)
+    ok(&add_cc(
+        &s,
+        "broken",
+        "http://127.0.0.1:9/oauth2/token",
+        &pid,
+        &psecret,
+        &[],
+        None,
+    ));
+    ok(&s.cli(&[
+        "service",
+        "update",
+        "crm",
+        "--upstream-connection",
+        "broken",
+    ]));
     eventually(&s, "/gateway/crm/accounts", Some(&caller), 502).await;
     let before = up.hits();
     let c = crate::gateway::get(&s, "/gateway/crm/accounts", Some(&caller)).await;

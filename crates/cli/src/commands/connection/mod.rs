@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use tollgate_connect::authorize::{self, Pending};
+use tollgate_connect::authorize;
 use tollgate_connect::{
     AssertionSpec, ConnectionSecrets, ConnectionSpec, ConnectionView, Connections, Flow,
 };
@@ -16,6 +16,9 @@ use url::Url;
 use super::{env_secret, read_stdin_secret, with_services};
 use crate::config::Config;
 use crate::output;
+
+mod redirect;
+use redirect::{bind_redirect, catch_redirect, open_browser};
 
 #[derive(Subcommand)]
 pub enum ConnectionCmd {
@@ -434,7 +437,9 @@ pub async fn run(cfg: &Config, cmd: ConnectionCmd, as_json: bool) -> anyhow::Res
                 .map_err(|_| {
                     anyhow::anyhow!("no answer on {} within {wait} s", pending.redirect_uri)
                 })??;
-                let code = authorize::answer(&pending, &params)?;
+                let code = authorize::answer(&pending, &params).map_err(|e| {
+                    anyhow::anyhow!("{e}. Run `tollgate connection authorize {name}` again.")
+                })?;
                 let t = c
                     .complete_authorization(
                         &name,
@@ -487,7 +492,10 @@ fn show(v: &ConnectionView) {
     rows.push(("secrets", v.secrets.join(", ")));
     rows.push(("status", v.status.clone()));
     if let Some(e) = v.expires_at {
-        rows.push(("token expires at", e.to_string()));
+        rows.push(("token expires at", tollgate_core::clock::format_utc(e)));
+    }
+    if let Some(t) = v.obtained_at {
+        rows.push(("token obtained at", tollgate_core::clock::format_utc(t)));
     }
     rows.push((
         "refresh token",
@@ -498,106 +506,5 @@ fn show(v: &ConnectionView) {
     }
     for (k, val) in rows {
         println!("{k:>24}: {val}");
-    }
-}
-
-/// Binds the loopback redirect URI (any port when it names none or 0:
-/// RFC 8252 §7.3 lets a native client pick one). A redirect URI that is not
-/// loopback cannot be caught here.
-async fn bind_redirect(configured: Option<&Url>) -> anyhow::Result<(tokio::net::TcpListener, Url)> {
-    let mut url = match configured {
-        Some(u) => u.clone(),
-        None => Url::parse("http://127.0.0.1/callback")?,
-    };
-    let host = url.host_str().unwrap_or_default().to_owned();
-    let ip: std::net::IpAddr = match host.trim_start_matches('[').trim_end_matches(']') {
-        "localhost" => std::net::Ipv4Addr::LOCALHOST.into(),
-        h => h.parse().map_err(|_| {
-            anyhow::anyhow!(
-                "the redirect URI {url} is not a loopback address: `connection authorize` can only catch http://127.0.0.1/… (register one at the provider)"
-            )
-        })?,
-    };
-    if !ip.is_loopback() || url.scheme() != "http" {
-        bail!(
-            "the redirect URI {url} is not http on a loopback address: `connection authorize` can only catch http://127.0.0.1/… (register one at the provider)"
-        );
-    }
-    let port = url.port().unwrap_or(0);
-    let listener = tokio::net::TcpListener::bind((ip, port))
-        .await
-        .with_context(|| format!("listening on {ip}:{port} for the redirect"))?;
-    let bound = listener.local_addr()?.port();
-    url.set_port(Some(bound))
-        .map_err(|()| anyhow::anyhow!("the redirect URI cannot carry a port"))?;
-    Ok((listener, url))
-}
-
-/// Serves the redirect URI until a request for its path arrives, answers
-/// it with a short page, and returns its query parameters.
-async fn catch_redirect(
-    listener: tokio::net::TcpListener,
-    pending: &Pending,
-) -> anyhow::Result<Vec<(String, String)>> {
-    use axum::extract::{Query, State};
-    use axum::response::Html;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<(String, String)>>(1);
-    let path = pending.redirect_uri.path().to_owned();
-    let app = axum::Router::new()
-        .route(
-            &path,
-            axum::routing::get(
-                |State(tx): State<tokio::sync::mpsc::Sender<Vec<(String, String)>>>,
-                 Query(q): Query<Vec<(String, String)>>| async move {
-                    let _ = tx.send(q).await;
-                    Html(
-                        "<!doctype html><title>Tollgate</title><p>Tollgate received the answer. \
-                         You can close this window and return to the terminal.</p>",
-                    )
-                },
-            ),
-        )
-        .with_state(tx);
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-    // Stopped gracefully once the answer is in, so the browser still gets
-    // its page (a request in flight is finished first).
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = done_rx.await;
-            })
-            .await
-    });
-    let got = rx.recv().await;
-    let _ = done_tx.send(());
-    if tokio::time::timeout(Duration::from_secs(5), server)
-        .await
-        .is_err()
-    {
-        tracing::debug!("the redirect listener did not stop within 5 s");
-    }
-    got.ok_or_else(|| anyhow::anyhow!("the redirect listener stopped"))
-}
-
-/// Opens `url` in the desktop's browser when there is a desktop.
-fn open_browser(url: &str) {
-    let desktop = std::env::var_os("DISPLAY").is_some()
-        || std::env::var_os("WAYLAND_DISPLAY").is_some()
-        || cfg!(target_os = "macos");
-    if !desktop {
-        return;
-    }
-    let opener = if cfg!(target_os = "macos") {
-        "open"
-    } else {
-        "xdg-open"
-    };
-    if let Err(e) = std::process::Command::new(opener)
-        .arg(url)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-    {
-        tracing::debug!(error = %e, "no browser could be opened");
     }
 }
