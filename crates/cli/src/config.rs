@@ -9,6 +9,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use tollgate_authz::assertion::AssertionSettings;
+use tollgate_authz::client_addr::{ForwardedHeader, TrustedProxies};
 use tollgate_authz::assertion::trust::{JwtBearerSettings, SamlBearerSettings};
 use tollgate_authz::keys::KeySettings;
 use tollgate_authz::{
@@ -101,6 +102,16 @@ pub struct ServerConfig {
     pub deny: Vec<ipnet::IpNet>,
     /// Connections each listener holds open at once; more wait to be accepted.
     pub max_connections: usize,
+    /// Reverse proxies (CIDR ranges or addresses) whose forwarding header
+    /// names the client: a request from one of them is the right-most
+    /// address of that header not itself in these ranges. From any other
+    /// peer the header is ignored. Used by the throttles, the audit log,
+    /// the listeners' allow/deny rules and the gateway's `X-Forwarded-For`.
+    #[serde(deserialize_with = "tollgate_authz::client_addr::deserialize_nets")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The header those proxies write: `x-forwarded-for` or `forwarded`
+    /// (RFC 7239). Only that one is read.
+    pub forwarded_header: ForwardedHeader,
 }
 
 impl Default for ServerConfig {
@@ -117,6 +128,8 @@ impl Default for ServerConfig {
             allow: Vec::new(),
             deny: Vec::new(),
             max_connections: 10_000,
+            trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::default(),
         }
     }
 }
@@ -298,6 +311,14 @@ impl Config {
             });
         }
         all
+    }
+
+    /// The proxies whose forwarding headers name the client.
+    pub fn trusted_proxies(&self) -> TrustedProxies {
+        TrustedProxies::new(
+            self.server.trusted_proxies.clone(),
+            self.server.forwarded_header,
+        )
     }
 
     pub fn authz_settings(&self, issuer: &str) -> AuthzSettings {

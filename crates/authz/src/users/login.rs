@@ -172,11 +172,15 @@ pub async fn login(
         audit("too_many_requests", "locked out after repeated failures");
         return Err(LoginError::Locked(secs));
     }
+    // Argon2 (or a directory bind) waits its turn among the address's
+    // checks, so one address cannot occupy every blocking thread.
+    let turn = svc.limits.address.verification_slot(ip).await;
     let user = svc
         .authenticator
         .authenticate(&name, password)
         .await
         .map_err(LoginError::Failed)?;
+    drop(turn);
     let Some(user) = user else {
         if limits.by_user.enabled() && Username::try_from(name.as_str()).is_ok() {
             limits.by_user.record(name.as_str()).await;
