@@ -4,32 +4,38 @@
 //!
 //! 1. size limit, then a strict structural pass with quick-xml ([`shape`]): no DOCTYPE,
 //!    no processing instructions, no comments, no CDATA, one root `saml:Assertion` with
-//!    an `ID`, exactly one enveloped exc-c14n RSA/ECDSA-SHA256 signature whose only
-//!    Reference points at that ID. Nothing else ever reaches libxml2/libxmlsec, so they
-//!    never fetch a URI, run an XSLT transform or expand an entity.
-//! 2. libxmlsec (through `samael`) verifies the signature with the configured certificates
-//!    and hands back the *signed bytes only* (the reference's pre-digest content);
-//! 3. that signed content is parsed as a SAML Assertion, its ID must equal the root's,
-//!    and the RFC 7522 §3 rules are applied to it: Issuer, Subject NameID, Audience,
-//!    bearer SubjectConfirmation with Recipient and NotOnOrAfter, validity window with
-//!    clock drift, IssueInstant not in the future.
+//!    an `ID`, exactly one enveloped exc-c14n RSA/ECDSA-SHA256 signature, a child of the
+//!    root, whose only Reference points at that ID. Nothing else ever reaches the
+//!    XML-DSig verifier, so it never fetches a URI, runs an XSLT transform or expands an
+//!    entity.
+//! 2. bergshamra (pure Rust XML-DSig, [`verify`]) verifies the signature with the
+//!    configured certificates only (`trusted_keys_only`: keys in the document's KeyInfo
+//!    are ignored), with `strict_verification` (the reference must be the root, an
+//!    ancestor or a sibling of the signature) and key verification (the certificate must
+//!    be valid now and chain to a configured self-signed certificate);
+//! 3. the *signed bytes only* (the exclusive canonical form of the root without its
+//!    signature, exactly what the digest covered) are read as a SAML Assertion
+//!    ([`assertion`]), its ID must equal the root's, and the RFC 7522 §3 rules are
+//!    applied: Issuer, Subject NameID, Audience, bearer SubjectConfirmation with
+//!    Recipient and NotOnOrAfter, validity window with clock drift, IssueInstant not in
+//!    the future.
 //!
-//! All functions are synchronous and blocking (libxmlsec takes ~150 µs per assertion):
-//! call them from `spawn_blocking`. libxmlsec initialises itself once on first use
-//! (inside `samael`) and may print diagnostics to stderr for refused signatures.
+//! All functions are synchronous and CPU-bound (an RSA-2048 assertion takes well under a
+//! millisecond): call them from `spawn_blocking` on a server.
 
 #![forbid(unsafe_code)]
 
+mod assertion;
 mod shape;
+mod time;
+mod verify;
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use samael::crypto::{
-    AllowedSignatureAlgorithm, CertificateDer, Crypto, CryptoError, CryptoProvider, ReduceMode,
-};
+
+pub use verify::IdpTrust;
 
 /// `SubjectConfirmation@Method` of a bearer confirmation.
 pub const BEARER_METHOD: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
@@ -84,6 +90,10 @@ pub enum SamlError {
     WeakAlgorithm,
     #[error("the SAML assertion is not signed by the configured identity provider")]
     NotSignedByIdp,
+    #[error(
+        "the identity provider's certificate is not valid at this time or does not chain to a configured self-signed certificate"
+    )]
+    IdpCertificateNotValid,
     #[error("the SAML assertion's signature could not be verified")]
     VerificationFailed,
     #[error("the signed SAML assertion does not follow the SAML 2.0 Assertion schema")]
@@ -114,99 +124,6 @@ pub enum SamlError {
     NotYetValid,
     #[error("the SAML assertion's IssueInstant is in the future")]
     IssuedInFuture,
-}
-
-/// The certificates (DER) of one identity provider; any of them may sign.
-#[derive(Clone)]
-pub struct IdpTrust {
-    certs: Vec<CertificateDer>,
-}
-
-impl std::fmt::Debug for IdpTrust {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IdpTrust")
-            .field("certificates", &self.certs.len())
-            .finish()
-    }
-}
-
-impl IdpTrust {
-    /// PEM text with one or more CERTIFICATE blocks (other blocks are ignored).
-    pub fn from_pem(pem: &str) -> Result<Self, SamlError> {
-        const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
-        const END: &str = "-----END CERTIFICATE-----";
-        let mut certs = Vec::new();
-        let mut rest = pem;
-        while let Some(start) = rest.find(BEGIN) {
-            let body_start = start + BEGIN.len();
-            let tail = rest.get(body_start..).unwrap_or_default();
-            let end = tail.find(END).ok_or(SamlError::InvalidCertificate)?;
-            let body: String = tail
-                .get(..end)
-                .unwrap_or_default()
-                .chars()
-                .filter(|c| !c.is_ascii_whitespace())
-                .collect();
-            let der = base64::engine::general_purpose::STANDARD
-                .decode(body.as_bytes())
-                .map_err(|_| SamlError::InvalidCertificate)?;
-            if !is_der_sequence(&der) {
-                return Err(SamlError::InvalidCertificate);
-            }
-            certs.push(CertificateDer::from(der));
-            rest = tail.get(end + END.len()..).unwrap_or_default();
-        }
-        if certs.is_empty() {
-            return Err(SamlError::InvalidCertificate);
-        }
-        Ok(Self { certs })
-    }
-
-    /// DER certificates, one or more.
-    pub fn from_der(certs: Vec<Vec<u8>>) -> Result<Self, SamlError> {
-        if certs.is_empty() || !certs.iter().all(|c| is_der_sequence(c)) {
-            return Err(SamlError::InvalidCertificate);
-        }
-        Ok(Self {
-            certs: certs.into_iter().map(CertificateDer::from).collect(),
-        })
-    }
-
-    /// How many certificates this IdP has.
-    pub fn len(&self) -> usize {
-        self.certs.len()
-    }
-
-    /// Never true for a constructed value.
-    pub fn is_empty(&self) -> bool {
-        self.certs.is_empty()
-    }
-}
-
-/// A DER SEQUENCE whose length covers exactly the whole buffer (a cheap sanity check;
-/// libxmlsec parses the certificate itself).
-fn is_der_sequence(der: &[u8]) -> bool {
-    let (Some(&0x30), Some(&len0)) = (der.first(), der.get(1)) else {
-        return false;
-    };
-    let (header, len) = if len0 < 0x80 {
-        (2usize, usize::from(len0))
-    } else {
-        let n = usize::from(len0 & 0x7f);
-        if n == 0 || n > 4 {
-            return false;
-        }
-        let Some(bytes) = der.get(2..2 + n) else {
-            return false;
-        };
-        (
-            2 + n,
-            bytes
-                .iter()
-                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b)),
-        )
-    };
-    header.checked_add(len) == Some(der.len())
 }
 
 /// What an assertion must satisfy.
@@ -293,29 +210,17 @@ pub fn validate_xml(
     }
     let shape = shape::check(xml)?;
     let text = std::str::from_utf8(xml).map_err(|_| SamlError::NotUtf8)?;
-    let signed = Crypto::reduce_xml_to_signed_with_allowed_algorithms(
-        text,
-        &policy.trust.certs,
-        ReduceMode::PreDigest,
-        Some(&[
-            AllowedSignatureAlgorithm::RsaSha256,
-            AllowedSignatureAlgorithm::EcdsaSha256,
-        ]),
-    )
-    .map_err(|e| match e {
-        CryptoError::InvalidSignature => SamlError::NotSignedByIdp,
-        _ => SamlError::VerificationFailed,
-    })?;
+    let signed = verify::signed_bytes(text, &policy.trust, now)?;
     // Only the signed bytes are read from here on: wrapped or unsigned content never is.
-    let assertion = samael::schema::Assertion::from_str(&signed).map_err(|_| SamlError::Schema)?;
+    let assertion = assertion::parse(&signed)?;
     if assertion.id != shape.root_id {
         return Err(SamlError::SignedIdMismatch);
     }
-    check_assertion(&assertion, policy, now)
+    check_assertion(assertion, policy, now)
 }
 
 fn check_assertion(
-    a: &samael::schema::Assertion,
+    a: assertion::Assertion,
     policy: &SamlPolicy,
     now: i64,
 ) -> Result<ValidatedAssertion, SamlError> {
@@ -323,13 +228,12 @@ fn check_assertion(
     if a.version != "2.0" {
         return Err(SamlError::Version);
     }
-    if a.issue_instant.timestamp() > now.saturating_add(drift) {
+    if a.issue_instant > now.saturating_add(drift) {
         return Err(SamlError::IssuedInFuture);
     }
 
     let issuer = a
         .issuer
-        .value
         .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -355,38 +259,34 @@ fn check_assertion(
         .conditions
         .as_ref()
         .ok_or(SamlError::MissingAudienceRestriction)?;
-    let restrictions = conditions
+    if conditions.audience_restrictions.is_empty() {
+        return Err(SamlError::MissingAudienceRestriction);
+    }
+    if !conditions
         .audience_restrictions
-        .as_deref()
-        .filter(|r| !r.is_empty())
-        .ok_or(SamlError::MissingAudienceRestriction)?;
-    if !restrictions
         .iter()
-        .all(|r| r.audience.iter().any(|aud| aud.trim() == policy.audience))
+        .all(|r| r.iter().any(|aud| aud.trim() == policy.audience))
     {
         return Err(SamlError::WrongAudience {
             expected: policy.audience.clone(),
         });
     }
-    let mut not_on_or_after: Option<i64> = None;
     if let Some(nb) = conditions.not_before
-        && now < nb.timestamp().saturating_sub(drift)
+        && now < nb.saturating_sub(drift)
     {
         return Err(SamlError::NotYetValid);
     }
-    if let Some(noa) = conditions.not_on_or_after {
-        let noa = noa.timestamp();
-        if now >= noa.saturating_add(drift) {
-            return Err(SamlError::Expired);
-        }
-        not_on_or_after = Some(noa);
+    if let Some(noa) = conditions.not_on_or_after
+        && now >= noa.saturating_add(drift)
+    {
+        return Err(SamlError::Expired);
     }
 
     // At least one bearer confirmation that fully checks out; otherwise report why the
     // first bearer confirmation failed.
     let mut first_error: Option<SamlError> = None;
     let mut accepted: Option<i64> = None;
-    for sc in subject.subject_confirmations.iter().flatten() {
+    for sc in &subject.confirmations {
         if sc.method.as_deref().map(str::trim) != Some(BEARER_METHOD) {
             continue;
         }
@@ -405,38 +305,29 @@ fn check_assertion(
         (None, Some(e)) => return Err(e),
         (None, None) => return Err(SamlError::NoBearerConfirmation),
     };
-    let not_on_or_after = not_on_or_after.map_or(bearer_noa, |c| c.min(bearer_noa));
+    let not_on_or_after = conditions
+        .not_on_or_after
+        .map_or(bearer_noa, |c| c.min(bearer_noa));
 
     let mut attributes: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for statement in a.attribute_statements.iter().flatten() {
-        for attribute in &statement.attributes {
-            let Some(name) = attribute.name.as_deref() else {
-                continue;
-            };
-            let values = attributes.entry(name.to_owned()).or_default();
-            values.extend(
-                attribute
-                    .values
-                    .iter()
-                    .map(|v| v.value.clone().unwrap_or_default()),
-            );
-        }
+    for (name, values) in a.attributes {
+        attributes.entry(name).or_default().extend(values);
     }
 
     Ok(ValidatedAssertion {
-        id: a.id.clone(),
         issuer: issuer.to_owned(),
         subject: subject_value.to_owned(),
         name_id_format: name_id.format.clone(),
         not_on_or_after,
         attributes,
+        id: a.id,
     })
 }
 
 /// One bearer SubjectConfirmation: Recipient, NotOnOrAfter (required), NotBefore.
 /// Returns its NotOnOrAfter.
 fn check_bearer(
-    sc: &samael::schema::SubjectConfirmation,
+    sc: &assertion::Confirmation,
     policy: &SamlPolicy,
     now: i64,
     drift: i64,
@@ -444,22 +335,16 @@ fn check_bearer(
     let wrong_recipient = || SamlError::WrongRecipient {
         expected: policy.audience.clone(),
     };
-    let data = sc
-        .subject_confirmation_data
-        .as_ref()
-        .ok_or_else(wrong_recipient)?;
+    let data = sc.data.as_ref().ok_or_else(wrong_recipient)?;
     if data.recipient.as_deref().map(str::trim) != Some(policy.audience.as_str()) {
         return Err(wrong_recipient());
     }
-    let noa = data
-        .not_on_or_after
-        .ok_or(SamlError::MissingNotOnOrAfter)?
-        .timestamp();
+    let noa = data.not_on_or_after.ok_or(SamlError::MissingNotOnOrAfter)?;
     if now >= noa.saturating_add(drift) {
         return Err(SamlError::Expired);
     }
     if let Some(nb) = data.not_before
-        && now < nb.timestamp().saturating_sub(drift)
+        && now < nb.saturating_sub(drift)
     {
         return Err(SamlError::NotYetValid);
     }

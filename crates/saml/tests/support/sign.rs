@@ -147,6 +147,29 @@ impl Signer {
         signed
     }
 
+    /// The test oracle: does `xmlsec1 --verify` accept `xml` with this signer's
+    /// certificate as the only key? Keys in the document's KeyInfo are not used
+    /// (`--enabled-key-data` leaves out x509 and key values), only same-document
+    /// references are followed, and `ID` on `saml:Assertion` is the ID attribute.
+    pub fn xmlsec1_verifies(&self, xml: &str) -> bool {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let input = self.dir.path().join(format!("verify-{n}.xml"));
+        std::fs::write(&input, xml).expect("write document");
+        let out = Command::new("xmlsec1")
+            .arg("--verify")
+            .arg("--pubkey-cert-pem")
+            .arg(&self.cert)
+            .args(["--enabled-key-data", "key-name"])
+            .args(["--enabled-reference-uris", "empty,same-doc"])
+            .args(["--id-attr:ID", &format!("{SAML_NS}:Assertion")])
+            .arg(&input)
+            .output()
+            .expect("run xmlsec1 (is it installed?)");
+        let _ = std::fs::remove_file(&input);
+        out.status.success()
+    }
+
     /// Builds the assertion described by `spec` and signs it.
     pub fn sign(&self, spec: &AssertionSpec) -> String {
         self.sign_template(&spec.template())
