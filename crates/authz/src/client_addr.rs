@@ -163,7 +163,10 @@ mod tests {
 
     fn proxies(header: ForwardedHeader) -> TrustedProxies {
         TrustedProxies::new(
-            vec!["127.0.0.1/32".parse().unwrap(), "10.0.0.0/8".parse().unwrap()],
+            vec![
+                "127.0.0.1/32".parse().unwrap(),
+                "10.0.0.0/8".parse().unwrap(),
+            ],
             header,
         )
     }
@@ -201,9 +204,18 @@ mod tests {
         let parse = |v: serde_json::Value| {
             serde_json::from_value::<Cfg>(serde_json::json!({ "nets": v })).map(|c| c.nets)
         };
-        let want: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "192.0.2.7/32".parse().unwrap()];
-        assert_eq!(parse(serde_json::json!(["10.0.0.0/8", "192.0.2.7"])).unwrap(), want);
-        assert_eq!(parse(serde_json::json!("10.0.0.0/8, 192.0.2.7")).unwrap(), want);
+        let want: Vec<IpNet> = vec![
+            "10.0.0.0/8".parse().unwrap(),
+            "192.0.2.7/32".parse().unwrap(),
+        ];
+        assert_eq!(
+            parse(serde_json::json!(["10.0.0.0/8", "192.0.2.7"])).unwrap(),
+            want
+        );
+        assert_eq!(
+            parse(serde_json::json!("10.0.0.0/8, 192.0.2.7")).unwrap(),
+            want
+        );
         assert_eq!(parse(serde_json::json!("")).unwrap(), vec![]);
         let e = parse(serde_json::json!("10.0.0.0/33")).unwrap_err();
         assert!(e.to_string().contains("10.0.0.0/33"), "{e}");

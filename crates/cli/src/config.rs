@@ -9,8 +9,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use tollgate_authz::assertion::AssertionSettings;
-use tollgate_authz::client_addr::{ForwardedHeader, TrustedProxies};
 use tollgate_authz::assertion::trust::{JwtBearerSettings, SamlBearerSettings};
+use tollgate_authz::client_addr::{ForwardedHeader, TrustedProxies};
 use tollgate_authz::keys::KeySettings;
 use tollgate_authz::{
     AuthorizeSettings, AuthzSettings, CacheSettings, LoginSettings, PurgeSettings,
@@ -377,6 +377,30 @@ mod tests {
             (d.failed_auth_per_client, d.failed_auth_window_secs),
             (10, 60)
         );
+    }
+
+    #[test]
+    fn trusted_proxies_from_the_file() {
+        let cfg = load_toml(
+            "proxies",
+            "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"192.0.2.7\"]\n\
+             forwarded_header = \"forwarded\"\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.server.trusted_proxies.len(), 2);
+        assert_eq!(cfg.server.forwarded_header, ForwardedHeader::Forwarded);
+        let p = cfg.trusted_proxies();
+        assert!(p.contains("10.1.2.3".parse().unwrap()));
+        assert!(p.contains("::ffff:192.0.2.7".parse().unwrap()));
+        assert!(!p.contains("192.0.2.8".parse().unwrap()));
+        assert!(Config::default().server.trusted_proxies.is_empty());
+        let bad = load_toml(
+            "badproxy",
+            "[server]\ntrusted_proxies = [\"10.0.0.0/40\"]\n",
+        );
+        assert!(format!("{:#}", bad.unwrap_err()).contains("10.0.0.0/40"));
+        let bad = load_toml("badheader", "[server]\nforwarded_header = \"x-real-ip\"\n");
+        assert!(bad.is_err());
     }
 
     #[test]

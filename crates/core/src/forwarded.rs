@@ -107,7 +107,11 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn ws(&mut self) {
-        while self.s.get(self.i).is_some_and(|b| *b == b' ' || *b == b'\t') {
+        while self
+            .s
+            .get(self.i)
+            .is_some_and(|b| *b == b' ' || *b == b'\t')
+        {
             self.i += 1;
         }
     }
@@ -263,10 +267,7 @@ mod tests {
     #[test]
     fn forwarded_per_rfc_7239() {
         // RFC 7239 §4 and §7.1 examples.
-        assert_eq!(
-            parse_forwarded([r#"for="_gazonk""#]),
-            vec![Node::Unknown]
-        );
+        assert_eq!(parse_forwarded([r#"for="_gazonk""#]), vec![Node::Unknown]);
         assert_eq!(
             parse_forwarded([r#"For="[2001:db8:cafe::17]:4711""#]),
             nodes(&["2001:db8:cafe::17"])
@@ -335,7 +336,11 @@ mod tests {
         // A trusted peer without a chain is the client itself.
         assert_eq!(resolve(ip("10.0.0.2"), &[], ten).client, ip("10.0.0.2"));
         // Unknown left of the proxies: the farthest trusted proxy.
-        let chain = vec![Node::Ip(ip("1.1.1.1")), Node::Unknown, Node::Ip(ip("10.0.0.1"))];
+        let chain = vec![
+            Node::Ip(ip("1.1.1.1")),
+            Node::Unknown,
+            Node::Ip(ip("10.0.0.1")),
+        ];
         let r = resolve(ip("10.0.0.2"), &chain, ten);
         assert_eq!(r.client, ip("10.0.0.1"));
         assert_eq!(r.via, vec![ip("10.0.0.2")]);

@@ -19,9 +19,9 @@ pub mod spec;
 pub mod validate;
 
 use std::borrow::Cow;
-use tollgate_authz::client_addr::ClientAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tollgate_authz::client_addr::ClientAddr;
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
@@ -296,7 +296,10 @@ impl Gateway {
                         .or(p.subject.as_deref())
                         .unwrap_or("")
                 ),
-                None => format!("ip:{}", client.map(|c| c.ip.to_string()).unwrap_or_default()),
+                None => format!(
+                    "ip:{}",
+                    client.map(|c| c.ip.to_string()).unwrap_or_default()
+                ),
             };
             let now_ms = self.app.svc.clock.now_millis();
             self.budgets

@@ -1,10 +1,10 @@
 //! Forwarding one request to the upstream and its answer back, streamed
 //! both ways (no body is buffered), over pooled connections (the hyper-util
 //! legacy client, in this process and runtime).
-use tollgate_authz::client_addr::ClientAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use tollgate_authz::client_addr::ClientAddr;
 
 use axum::body::Body;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -481,7 +481,10 @@ mod tests {
             rewrite(req, &f).unwrap()
         };
         let out = forged(false);
-        assert_eq!(out.headers()["x-forwarded-for"], "203.0.113.9, 10.0.0.1, 10.0.0.2");
+        assert_eq!(
+            out.headers()["x-forwarded-for"],
+            "203.0.113.9, 10.0.0.1, 10.0.0.2"
+        );
         assert_eq!(out.headers()["x-real-ip"], "203.0.113.9");
         // gateway.trust_forwarded_for keeps what came and appends the peer.
         let out = forged(true);

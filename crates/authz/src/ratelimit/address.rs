@@ -106,8 +106,14 @@ mod tests {
         let t = throttle(2, &clock);
         assert_eq!(t.failed(ip("2001:db8::1")).await, Duration::ZERO);
         assert_eq!(t.failed(ip("2001:db8::2")).await, Duration::ZERO);
-        assert_eq!(t.failed(ip("2001:db8::3")).await, Duration::from_millis(100));
-        assert_eq!(t.failed(ip("2001:db8::4")).await, Duration::from_millis(200));
+        assert_eq!(
+            t.failed(ip("2001:db8::3")).await,
+            Duration::from_millis(100)
+        );
+        assert_eq!(
+            t.failed(ip("2001:db8::4")).await,
+            Duration::from_millis(200)
+        );
         assert_eq!(t.failed(ip("2001:db8:1::1")).await, Duration::ZERO);
         for _ in 0..10 {
             t.failed(ip("::ffff:127.0.0.2")).await;

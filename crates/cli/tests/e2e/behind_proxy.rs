@@ -21,14 +21,11 @@ async fn password_grant(
     password: &str,
     forged: Option<&str>,
 ) -> reqwest::StatusCode {
-    let mut r = http
-        .post(url)
-        .basic_auth("legacy", Some(secret))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "alice"),
-            ("password", password),
-        ]);
+    let mut r = http.post(url).basic_auth("legacy", Some(secret)).form(&[
+        ("grant_type", "password"),
+        ("username", "alice"),
+        ("password", password),
+    ]);
     if let Some(f) = forged {
         r = r.header("x-forwarded-for", f);
     }
@@ -45,10 +42,8 @@ fn addresses_of(events: &[Value], outcome: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn behind_nginx_each_client_is_its_own_address() {
-    let conf = std::env::temp_dir().join(format!(
-        "tollgate-behind-proxy-{}.toml",
-        std::process::id()
-    ));
+    let conf =
+        std::env::temp_dir().join(format!("tollgate-behind-proxy-{}.toml", std::process::id()));
     std::fs::write(
         &conf,
         "[server]\ndeny = [\"127.0.0.4/32\"]\n\
@@ -119,11 +114,19 @@ async fn behind_nginx_each_client_is_its_own_address() {
     // The listener's deny rule judges the client address, through the proxy
     // as directly.
     let four = http_from("127.0.0.4");
-    for url in [nginx.url("/.well-known/oauth-authorization-server"), s.url("/.well-known/oauth-authorization-server")] {
+    for url in [
+        nginx.url("/.well-known/oauth-authorization-server"),
+        s.url("/.well-known/oauth-authorization-server"),
+    ] {
         let r = four.get(&url).send().await.unwrap();
         assert_eq!(r.status(), 403, "{url}");
         let body: Value = r.json().await.unwrap();
-        assert!(body["error_description"].as_str().unwrap().contains("127.0.0.4"));
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("127.0.0.4")
+        );
     }
     let r = two
         .get(nginx.url("/.well-known/oauth-authorization-server"))

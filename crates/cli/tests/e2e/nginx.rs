@@ -28,8 +28,16 @@ impl Nginx {
             .and_then(|l| l.local_addr())
             .unwrap()
             .port();
-        let dir = std::env::temp_dir().join(format!("tollgate-nginx-{}-{port}", std::process::id()));
-        for d in ["logs", "tmp/client", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"] {
+        let dir =
+            std::env::temp_dir().join(format!("tollgate-nginx-{}-{port}", std::process::id()));
+        for d in [
+            "logs",
+            "tmp/client",
+            "tmp/proxy",
+            "tmp/fastcgi",
+            "tmp/uwsgi",
+            "tmp/scgi",
+        ] {
             std::fs::create_dir_all(dir.join(d)).unwrap();
         }
         let d = dir.display();

@@ -138,13 +138,23 @@ async fn a_flood_from_one_address_is_slowed_never_refused() {
     // 100 failures from one address: 50 invented client ids, and 50 wrong
     // secrets for real clients (10 each, the per-client threshold), a few
     // at a time.
-    let mut attempts: Vec<String> = (0..50).map(|n| format!("random-{n}-{}", std::process::id())).collect();
-    attempts.extend(victims.iter().flat_map(|(v, _)| std::iter::repeat_n(v.clone(), 10)));
+    let mut attempts: Vec<String> = (0..50)
+        .map(|n| format!("random-{n}-{}", std::process::id()))
+        .collect();
+    attempts.extend(
+        victims
+            .iter()
+            .flat_map(|(v, _)| std::iter::repeat_n(v.clone(), 10)),
+    );
     for batch in attempts.chunks(10) {
         let answers =
             futures_util::future::join_all(batch.iter().map(|v| token(&flood, v, "guess"))).await;
         for r in answers {
-            assert_eq!(r.unwrap().status(), 401, "a failure is an invalid_client, never a 429");
+            assert_eq!(
+                r.unwrap().status(),
+                401,
+                "a failure is an invalid_client, never a 429"
+            );
         }
     }
     // A correct credential of an unrelated client from that address: 200.

@@ -65,7 +65,10 @@ async fn no_grace_makes_an_immediate_replay_reuse(backend: Backend) {
     assert!(t.active(&r1).await);
     let (status, err, _) = error_of(t.refresh(&r0).await).await;
     assert_eq!((status, err.as_str()), (400, "invalid_grant"));
-    assert!(!t.active(&r1).await, "the rotation's refresh token is revoked");
+    assert!(
+        !t.active(&r1).await,
+        "the rotation's refresh token is revoked"
+    );
     assert!(!t.active(&a1).await, "and its access token");
     let (_, err, _) = error_of(t.refresh(&r1).await).await;
     assert_eq!(err, "invalid_grant");
