@@ -103,13 +103,21 @@ async fn behind_nginx_each_client_is_its_own_address() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    let events = s.audit_events("token.rejected", 1).await;
-    assert!(
-        events
-            .iter()
-            .any(|e| e["outcome"] == "invalid_client" && e["remote_addr"] == "127.0.0.3"),
-        "{events:?}"
-    );
+    // The audit log is written in the background: wait for the event.
+    let mut tries = 0;
+    while !s
+        .audit_events("token.rejected", 1)
+        .await
+        .iter()
+        .any(|e| e["outcome"] == "invalid_client" && e["remote_addr"] == "127.0.0.3")
+    {
+        tries += 1;
+        assert!(
+            tries < 50,
+            "the failed client authentication is not audited as 127.0.0.3"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 
     // The listener's deny rule judges the client address, through the proxy
     // as directly.
