@@ -114,6 +114,23 @@ async fn wrong_secrets_lock_the_client_id_even_for_the_right_secret() {
     s.token(&id, &secret, None).await;
 }
 
+/// A client whose secret the operator chose (`--secret-stdin`): stored and
+/// checked with Argon2id.
+fn chosen_secret_client(s: &Server, name: &str) -> (String, String) {
+    let secret = format!("{name}-chosen-secret");
+    let out = s.cli_with_stdin(
+        &["client", "add", name, "--secret-stdin", "--json"],
+        secret.as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    (v["client_id"].as_str().unwrap().to_owned(), secret)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_from_one_address_is_slowed_never_refused() {
     // The default per-address threshold (10), a short delay cap so the
@@ -124,9 +141,13 @@ async fn a_flood_from_one_address_is_slowed_never_refused() {
         &[],
     )
     .await;
-    let victims: Vec<(String, String)> = (0..5)
+    let mut victims: Vec<(String, String)> = (0..4)
         .map(|i| s.add_client(&format!("victim-{i}"), &[]))
         .collect();
+    // One victim and one bystander with chosen secrets, checked with
+    // Argon2id: their checks queue per address.
+    victims.push(chosen_secret_client(&s, "chosen-victim"));
+    let (chosen, chosen_secret) = chosen_secret_client(&s, "chosen-bystander");
     let (id, secret) = s.add_client("bystander", &[]);
     let flood = http_from("127.0.0.3");
     let token = |http: &reqwest::Client, id: &str, secret: &str| {
@@ -157,8 +178,11 @@ async fn a_flood_from_one_address_is_slowed_never_refused() {
             );
         }
     }
-    // A correct credential of an unrelated client from that address: 200.
+    // A correct credential of an unrelated client from that address: 200,
+    // with a generated secret and with a chosen (Argon2id) one.
     let r = token(&flood, &id, &secret).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = token(&flood, &chosen, &chosen_secret).await.unwrap();
     assert_eq!(r.status(), 200);
     // The attacked clients themselves are locked, from everywhere, until
     // their window ends: that is the per-client limit.
