@@ -291,10 +291,15 @@ async fn verify_secret(
                     continue;
                 }
                 let (p, h) = (presented.to_owned(), s.hash.clone());
-                let _turn = svc.limits.address.verification_slot(peer).await;
-                let good = tokio::task::spawn_blocking(move || argon2_verify(&p, &h))
-                    .await
-                    .unwrap_or(false);
+                // The turn goes with the computation: a caller that hangs up
+                // does not free it while its Argon2 still runs.
+                let turn = svc.limits.address.verification_slot(peer).await;
+                let good = tokio::task::spawn_blocking(move || {
+                    let _turn = turn;
+                    argon2_verify(&p, &h)
+                })
+                .await
+                .unwrap_or(false);
                 if good {
                     svc.verified_secrets.insert(fp, ()).await;
                     ok = true;
