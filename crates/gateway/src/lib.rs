@@ -149,8 +149,9 @@ impl Gateway {
     }
 
     /// Serves one call that [`Gateway::owns`]. `scheme` is how the caller
-    /// reached us (`http` or `https`, for `X-Forwarded-Proto`). A panic is
-    /// a 500 in JSON, never a dropped connection.
+    /// reached us (`http` or `https`, for `X-Forwarded-Proto`); who called
+    /// is the request's `ClientAddr` extension, which the listener set. A
+    /// panic is a 500 in JSON, never a dropped connection.
     pub async fn call(self: Arc<Self>, scheme: &'static str, mut req: Request) -> Response {
         let gw = self.clone();
         // Computed by the listener (see `tollgate_authz::client_addr`).
