@@ -55,7 +55,9 @@ pub fn claimed_client_id(headers: &HeaderMap, params: &Params) -> Option<String>
 }
 
 fn basic(value: &str) -> Result<Credentials, OAuthError> {
-    let bad = || OAuthError::invalid_client("malformed HTTP Basic credentials (RFC 7617)", true);
+    // A header that does not even parse named no client and tried no
+    // secret: a malformed request (RFC 6749 §5.2), not a failed login.
+    let bad = || OAuthError::invalid_request("malformed HTTP Basic credentials (RFC 7617)");
     let decoded = STANDARD.decode(value.trim()).map_err(|_| bad())?;
     let text = String::from_utf8(decoded).map_err(|_| bad())?;
     let (id, secret) = text.split_once(':').ok_or_else(bad)?;
@@ -125,7 +127,7 @@ fn extract(headers: &HeaderMap, params: &Params) -> Result<Option<Credentials>, 
     if let Some(h) = headers.get(header::AUTHORIZATION) {
         let h = h
             .to_str()
-            .map_err(|_| OAuthError::invalid_client("malformed Authorization header", true))?;
+            .map_err(|_| OAuthError::invalid_request("malformed Authorization header"))?;
         let (scheme, rest) = h.split_once(' ').unwrap_or((h, ""));
         if !scheme.eq_ignore_ascii_case("basic") {
             return Err(OAuthError::invalid_client(
@@ -165,15 +167,18 @@ fn extract(headers: &HeaderMap, params: &Params) -> Result<Option<Credentials>, 
 const FAILED: &str = "client authentication failed";
 
 /// Authenticates the calling client. `allow_public` admits public clients
-/// that send only their `client_id`; `peer` is the source address;
+/// that send only their `client_id`; `peer` is the client address;
 /// `endpoint` the URL called (an assertion may name it as its audience).
 ///
-/// Failed attempts are throttled (see [`crate::ratelimit`]): an address or a
-/// client id with too many recent failures gets 429 before any
-/// secret is checked, so a brute force learns nothing while blocked, not even
-/// from the right secret. A success resets neither counter: otherwise an
-/// attacker holding one valid client could interleave its own successful
-/// logins to reset the address counter and keep guessing another client's
+/// Failed attempts are throttled (see [`crate::ratelimit`]): a client id
+/// with too many recent failures gets 429 before any secret is checked, so
+/// a brute force learns nothing while blocked, not even from the right
+/// secret. An address is never refused: its failures are answered later
+/// and later, and its Argon2 checks wait their turn, so a correct
+/// credential of a client that is not itself locked always gets through,
+/// whatever its neighbours behind the same address do. A success resets
+/// no counter: otherwise an attacker holding one valid client could
+/// interleave its own successful logins to keep guessing another client's
 /// secret. The price, a client id that can be locked out for one window by
 /// anyone who sends it enough wrong secrets, is bounded by the window and
 /// visible in the audit log (outcome `too_many_requests`).
@@ -186,7 +191,6 @@ pub async fn authenticate(
     endpoint: &str,
 ) -> Result<Arc<Client>, OAuthError> {
     let limits = &svc.limits;
-    limits.check_address(peer).await?;
     let Some(creds) = extract(headers, params)? else {
         return Err(OAuthError::invalid_client(
             "client authentication is required: HTTP Basic, or client_id and client_secret in the body",
@@ -229,7 +233,7 @@ pub async fn authenticate(
             }
         }
         (_, Some(secret)) => {
-            if !verify_secret(svc, &client, secret).await {
+            if !verify_secret(svc, &client, secret, peer).await {
                 limits.failed(Some(client.id.as_str()), peer).await;
                 return Err(OAuthError::invalid_client(FAILED, basic));
             }
@@ -262,7 +266,12 @@ pub async fn authenticate(
 /// Checks a presented secret against every live secret of the client.
 /// HMAC-hashed secrets are checked in constant time; Argon2 ones once per
 /// process and then remembered by a keyed fingerprint.
-async fn verify_secret(svc: &Services, client: &Client, presented: &str) -> bool {
+async fn verify_secret(
+    svc: &Services,
+    client: &Client,
+    presented: &str,
+    peer: Option<IpAddr>,
+) -> bool {
     if presented.len() > 1024 {
         return false;
     }
@@ -282,9 +291,15 @@ async fn verify_secret(svc: &Services, client: &Client, presented: &str) -> bool
                     continue;
                 }
                 let (p, h) = (presented.to_owned(), s.hash.clone());
-                let good = tokio::task::spawn_blocking(move || argon2_verify(&p, &h))
-                    .await
-                    .unwrap_or(false);
+                // The turn goes with the computation: a caller that hangs up
+                // does not free it while its Argon2 still runs.
+                let turn = svc.limits.address.verification_slot(peer).await;
+                let good = tokio::task::spawn_blocking(move || {
+                    let _turn = turn;
+                    argon2_verify(&p, &h)
+                })
+                .await
+                .unwrap_or(false);
                 if good {
                     svc.verified_secrets.insert(fp, ()).await;
                     ok = true;

@@ -4,6 +4,7 @@
 
 pub mod assertion;
 pub mod authorize;
+pub mod client_addr;
 pub mod client_auth;
 pub mod clients;
 pub mod endpoints;

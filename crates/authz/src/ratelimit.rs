@@ -1,18 +1,21 @@
 //! In-process rate limits: throttling of failed client authentication (per
-//! client id and per source address) and each client's request-rate limit.
+//! client id, and a delay per client address, see [`address`]) and each
+//! client's request-rate limit.
 //!
-//! The policy (GCRA buckets, failure windows) is pure and lives in
+//! The policy (GCRA buckets, failure windows, delays) is pure and lives in
 //! `tollgate_core::ratelimit`; this module keeps the state in bounded moka
 //! caches, so an attacker rotating client ids or addresses evicts old entries
 //! instead of growing memory. State is per process: in a multi-node
 //! PostgreSQL deployment every node enforces each limit on its own.
 //!
-//! The failure threshold is checked before and counted after a secret is
+//! The per-client threshold is checked before and counted after a secret is
 //! verified, so attempts already in flight when it is reached still finish:
 //! a client that sends many guesses at once may get a few more than the
 //! threshold answered. Bounding that exactly would need a reservation per
 //! attempt; a handful of extra guesses per window changes nothing against
 //! 256-bit secrets or Argon2-hashed ones.
+pub mod address;
+
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -83,14 +86,15 @@ where
         lock(&w).blocked(self.clock.now_millis(), self.max, self.window_ms)
     }
 
-    /// Counts one failure of `key`.
-    pub async fn record<Q>(&self, key: &Q)
+    /// Counts one failure of `key`; returns the failures in its window now
+    /// (0 when counting is off).
+    pub async fn record<Q>(&self, key: &Q) -> u32
     where
         K: std::borrow::Borrow<Q>,
         Q: std::hash::Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
         if self.max == 0 {
-            return;
+            return 0;
         }
         let w = self
             .cache
@@ -98,14 +102,15 @@ where
                 Arc::new(Mutex::new(FailureWindow::default()))
             })
             .await;
-        lock(&w).record(self.clock.now_millis(), self.window_ms);
+        lock(&w).record(self.clock.now_millis(), self.window_ms)
     }
 }
 
 pub struct Limits {
     clock: Arc<dyn Clock>,
     by_client: FailureCounter<String>,
-    by_address: FailureCounter<IpAddr>,
+    /// Slows an address's failures and queues its Argon2 checks.
+    pub address: address::AddressThrottle,
     buckets: Cache<String, Arc<Bucket>>,
 }
 
@@ -146,12 +151,7 @@ impl Limits {
                 window,
                 capacity,
             ),
-            by_address: FailureCounter::new(
-                clock.clone(),
-                settings.failed_auth_per_address,
-                window,
-                capacity,
-            ),
+            address: address::AddressThrottle::new(settings, clock.clone()),
             // A bucket idle for a day is full again for any limit whose
             // burst is at most a day's worth of its rate, so dropping it
             // then changes nothing.
@@ -160,21 +160,6 @@ impl Limits {
                 .time_to_idle(Duration::from_secs(86_400))
                 .build(),
             clock,
-        }
-    }
-
-    /// Refuses every authentication from an address that failed too often.
-    pub async fn check_address(&self, ip: Option<IpAddr>) -> Result<(), OAuthError> {
-        let Some(ip) = ip else { return Ok(()) };
-        match self.by_address.blocked(&address_key(ip)).await {
-            None => Ok(()),
-            Some(secs) => {
-                metrics::counter!(REJECTIONS, "limit" => "address_auth_failures").increment(1);
-                Err(too_many(
-                    "too many failed client authentications from this address; retry later",
-                    secs,
-                ))
-            }
         }
     }
 
@@ -195,18 +180,17 @@ impl Limits {
     }
 
     /// Records a failed authentication under the client id (if the request
-    /// named a well-formed one) and the address. Ids nobody registered are
-    /// counted too, so that a 429 does not reveal which ids exist; invented
-    /// ids cannot push a client under attack out of the bounded cache,
-    /// because moka admits new entries by frequency (TinyLFU) and the
-    /// attacked id is the frequent one.
+    /// named a well-formed one) and the address, and waits out the delay
+    /// the address has earned: the failed answer goes out late. Ids nobody
+    /// registered are counted too, so that a 429 does not reveal which ids
+    /// exist; invented ids cannot push a client under attack out of the
+    /// bounded cache, because moka admits new entries by frequency
+    /// (TinyLFU) and the attacked id is the frequent one.
     pub async fn failed(&self, client_id: Option<&str>, ip: Option<IpAddr>) {
         if let Some(id) = client_id {
             self.by_client.record(id).await;
         }
-        if let Some(ip) = ip {
-            self.by_address.record(&address_key(ip)).await;
-        }
+        self.address.fail_slowly(ip).await;
     }
 
     /// Admits one request of an authenticated client under its own rate
@@ -258,12 +242,13 @@ mod tests {
     use super::*;
     use tollgate_core::{ClientId, ManualClock};
 
-    fn limits(per_client: u32, per_address: u32, clock: &ManualClock) -> Limits {
+    fn limits(per_client: u32, clock: &ManualClock) -> Limits {
         let s = RateLimitSettings {
             failed_auth_per_client: per_client,
-            failed_auth_per_address: per_address,
+            failed_auth_per_address: 0,
             failed_auth_window_secs: 60,
             tracked_keys: 100,
+            ..RateLimitSettings::default()
         };
         Limits::new(&s, Arc::new(clock.clone()))
     }
@@ -283,7 +268,7 @@ mod tests {
     #[tokio::test]
     async fn client_failures_block_the_id_for_the_rest_of_the_window() {
         let clock = ManualClock::new(1_700_000_000);
-        let l = limits(3, 0, &clock);
+        let l = limits(3, &clock);
         for _ in 0..3 {
             assert_eq!(retry_after(l.check_client("svc").await), None);
             l.failed(Some("svc"), ip("10.0.0.1")).await;
@@ -291,32 +276,8 @@ mod tests {
         }
         assert_eq!(retry_after(l.check_client("svc").await), Some(57));
         assert_eq!(retry_after(l.check_client("other").await), None);
-        // Addresses are not throttled with per_address = 0.
-        assert_eq!(retry_after(l.check_address(ip("10.0.0.1")).await), None);
         clock.advance(57);
         assert_eq!(retry_after(l.check_client("svc").await), None);
-    }
-
-    #[tokio::test]
-    async fn address_failures_block_the_address_and_its_ipv6_slash_64() {
-        let clock = ManualClock::new(1_700_000_000);
-        let l = limits(0, 2, &clock);
-        l.failed(None, ip("2001:db8::1")).await;
-        l.failed(Some("svc"), ip("2001:db8::2")).await;
-        assert_eq!(
-            retry_after(l.check_address(ip("2001:db8::ffff")).await),
-            Some(60)
-        );
-        assert_eq!(
-            retry_after(l.check_address(ip("2001:db8:1::1")).await),
-            None
-        );
-        assert_eq!(retry_after(l.check_client("svc").await), None, "off");
-        l.failed(None, ip("127.0.0.2")).await;
-        l.failed(None, ip("::ffff:127.0.0.2")).await;
-        assert!(retry_after(l.check_address(ip("127.0.0.2")).await).is_some());
-        assert_eq!(retry_after(l.check_address(ip("127.0.0.1")).await), None);
-        assert_eq!(retry_after(l.check_address(None).await), None);
     }
 
     fn client(limit: Option<RateLimit>) -> Client {
@@ -328,7 +289,7 @@ mod tests {
     #[tokio::test]
     async fn client_rate_limit_is_a_token_bucket() {
         let clock = ManualClock::new(1_700_000_000);
-        let l = limits(10, 10, &clock);
+        let l = limits(10, &clock);
         let c = client(Some(RateLimit {
             per_second: 1,
             burst: 2,
@@ -358,7 +319,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_requests_never_exceed_the_burst() {
         let clock = ManualClock::new(1_700_000_000);
-        let l = Arc::new(limits(10, 10, &clock));
+        let l = Arc::new(limits(10, &clock));
         let c = Arc::new(client(Some(RateLimit {
             per_second: 1,
             burst: 50,

@@ -110,11 +110,19 @@ pub struct RateLimitSettings {
     /// after which every attempt for that id, right secret or not, is
     /// refused until the window closes. 0 turns the per-client throttle off.
     pub failed_auth_per_client: u32,
-    /// Failed authentications from one source address (an IPv6 /64 counts as
-    /// one address) within the window after which every authentication from
-    /// it is refused. 0 turns it off, which is what a deployment behind a
-    /// reverse proxy wants: there every request comes from the proxy.
+    /// Failed client authentications from one client address (an IPv6 /64
+    /// counts as one address) within the window after which each further
+    /// failed attempt from it is answered late: 100 ms, doubling, up to
+    /// `failed_auth_max_delay_ms`. Nothing is refused for it: other
+    /// clients' correct credentials from that address (a NAT, a CI host)
+    /// are answered at once. 0 turns the delay off.
     pub failed_auth_per_address: u32,
+    /// The longest delay of one failed answer (see above).
+    pub failed_auth_max_delay_ms: u64,
+    /// Argon2 verifications of client secrets (and password checks) that
+    /// one client address may have running at once; more wait their turn,
+    /// so one address cannot occupy every blocking thread.
+    pub verifications_per_address: u32,
     /// The window, opened by the first failure.
     pub failed_auth_window_secs: u64,
     /// How many client ids and addresses are tracked at most, so an attacker
@@ -128,6 +136,8 @@ impl Default for RateLimitSettings {
         Self {
             failed_auth_per_client: 10,
             failed_auth_per_address: 10,
+            failed_auth_max_delay_ms: 2_000,
+            verifications_per_address: 2,
             failed_auth_window_secs: 60,
             tracked_keys: 100_000,
         }
@@ -148,6 +158,12 @@ impl RateLimitSettings {
         }
         if self.tracked_keys == 0 {
             return Err("tracked_keys must be at least 1".into());
+        }
+        if self.failed_auth_max_delay_ms > 60_000 {
+            return Err("failed_auth_max_delay_ms must be at most 60000".into());
+        }
+        if !(1..=1024).contains(&self.verifications_per_address) {
+            return Err("verifications_per_address must be 1-1024".into());
         }
         Ok(())
     }

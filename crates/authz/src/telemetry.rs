@@ -17,6 +17,8 @@ pub const OAUTH_ERRORS: &str = "tollgate_oauth_errors_total";
 pub const INTROSPECTIONS: &str = "tollgate_introspections_total";
 pub const REVOCATIONS: &str = "tollgate_revocations_total";
 pub const RATE_LIMIT_REJECTIONS: &str = "tollgate_rate_limit_rejections_total";
+/// Failed authentications answered late because their address failed often.
+pub const AUTH_FAILURE_DELAYS: &str = "tollgate_auth_failure_delays_total";
 
 /// Route label for requests no route matched (404s of scanners would
 /// otherwise create one series per probed path).

@@ -10,6 +10,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use tollgate_authz::assertion::AssertionSettings;
 use tollgate_authz::assertion::trust::{JwtBearerSettings, SamlBearerSettings};
+use tollgate_authz::client_addr::{ForwardedHeader, TrustedProxies};
 use tollgate_authz::keys::KeySettings;
 use tollgate_authz::{
     AuthorizeSettings, AuthzSettings, CacheSettings, LoginSettings, PurgeSettings,
@@ -101,6 +102,16 @@ pub struct ServerConfig {
     pub deny: Vec<ipnet::IpNet>,
     /// Connections each listener holds open at once; more wait to be accepted.
     pub max_connections: usize,
+    /// Reverse proxies (CIDR ranges or addresses) whose forwarding header
+    /// names the client: a request from one of them is the right-most
+    /// address of that header not itself in these ranges. From any other
+    /// peer the header is ignored. Used by the throttles, the audit log,
+    /// the listeners' allow/deny rules and the gateway's `X-Forwarded-For`.
+    #[serde(deserialize_with = "tollgate_authz::client_addr::deserialize_nets")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The header those proxies write: `x-forwarded-for` or `forwarded`
+    /// (RFC 7239). Only that one is read.
+    pub forwarded_header: ForwardedHeader,
 }
 
 impl Default for ServerConfig {
@@ -117,6 +128,8 @@ impl Default for ServerConfig {
             allow: Vec::new(),
             deny: Vec::new(),
             max_connections: 10_000,
+            trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::default(),
         }
     }
 }
@@ -300,6 +313,14 @@ impl Config {
         all
     }
 
+    /// The proxies whose forwarding headers name the client.
+    pub fn trusted_proxies(&self) -> TrustedProxies {
+        TrustedProxies::new(
+            self.server.trusted_proxies.clone(),
+            self.server.forwarded_header,
+        )
+    }
+
     pub fn authz_settings(&self, issuer: &str) -> AuthzSettings {
         let mut s = AuthzSettings::new(issuer);
         s.tokens = self.tokens.clone();
@@ -356,6 +377,30 @@ mod tests {
             (d.failed_auth_per_client, d.failed_auth_window_secs),
             (10, 60)
         );
+    }
+
+    #[test]
+    fn trusted_proxies_from_the_file() {
+        let cfg = load_toml(
+            "proxies",
+            "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"192.0.2.7\"]\n\
+             forwarded_header = \"forwarded\"\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.server.trusted_proxies.len(), 2);
+        assert_eq!(cfg.server.forwarded_header, ForwardedHeader::Forwarded);
+        let p = cfg.trusted_proxies();
+        assert!(p.contains("10.1.2.3".parse().unwrap()));
+        assert!(p.contains("::ffff:192.0.2.7".parse().unwrap()));
+        assert!(!p.contains("192.0.2.8".parse().unwrap()));
+        assert!(Config::default().server.trusted_proxies.is_empty());
+        let bad = load_toml(
+            "badproxy",
+            "[server]\ntrusted_proxies = [\"10.0.0.0/40\"]\n",
+        );
+        assert!(format!("{:#}", bad.unwrap_err()).contains("10.0.0.0/40"));
+        let bad = load_toml("badheader", "[server]\nforwarded_header = \"x-real-ip\"\n");
+        assert!(bad.is_err());
     }
 
     #[test]

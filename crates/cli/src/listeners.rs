@@ -11,7 +11,6 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use axum::Router;
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::http::Request;
 use axum::http::StatusCode;
 use hyper::body::Incoming;
@@ -25,6 +24,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+use tollgate_authz::client_addr::TrustedProxies;
 use tollgate_gateway::Gateway;
 use tower::ServiceExt;
 
@@ -61,7 +61,8 @@ pub struct ListenerConfig {
 }
 
 /// Source-address rules: a caller in `deny` is refused; when `allow` is
-/// not empty, a caller outside it is refused too.
+/// not empty, a caller outside it is refused too. The caller is the client
+/// address (behind `server.trusted_proxies`, the forwarded one).
 #[derive(Debug, Clone, Default)]
 pub struct Access {
     pub allow: Vec<IpNet>,
@@ -164,15 +165,32 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a request head may take to arrive (HTTP/1).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Serves `router` on the listener until `shutdown` resolves, then waits
-/// for the connections' requests in flight to finish.
+/// What every listener shares besides its own rules.
+pub struct Shared {
+    pub router: Router,
+    pub gateway: Option<Arc<Gateway>>,
+    pub proxies: Arc<TrustedProxies>,
+    pub max_connections: usize,
+}
+
+/// Serves the router (and the gateway) on the listener until `shutdown`
+/// resolves, then waits for the connections' requests in flight to finish.
+///
+/// Each request's client address is computed here, once, from the peer and
+/// (behind a trusted proxy) its forwarding header, checked against the
+/// listener's rules and put on the request as a
+/// [`ClientAddr`](tollgate_authz::client_addr::ClientAddr) for everyone after.
 pub async fn run(
     bound: Bound,
-    router: Router,
-    gateway: Option<Arc<Gateway>>,
-    max_connections: usize,
+    shared: Shared,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let Shared {
+        router,
+        gateway,
+        proxies,
+        max_connections,
+    } = shared;
     let Bound { config, tcp, tls } = bound;
     let access = Arc::new(Access {
         allow: config.allow,
@@ -219,32 +237,29 @@ pub async fn run(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let (app, gateway) = if access.admits(peer.ip()) {
-            (router.clone(), gateway.clone())
-        } else {
-            tracing::info!(%peer, %local, "refused by the listener's address rules");
-            (denied(peer.ip(), local), None)
-        };
         // Gateway calls go straight to the gateway (its hot path needs no
         // router, request span or route histogram); the rest to the router.
+        let (app, gateway) = (router.clone(), gateway.clone());
+        let (access, proxies) = (access.clone(), proxies.clone());
         let service = service_fn(move |mut req: Request<Incoming>| {
             let app = app.clone();
             let gateway = gateway.clone();
+            let client = proxies.resolve(peer.ip(), req.headers());
+            let admitted = access.admits(client.ip);
             async move {
+                if !admitted {
+                    tracing::info!(client = %client.ip, %peer, %local, "refused by the listener's address rules");
+                    return Ok::<_, Infallible>(denied(client.ip, local));
+                }
+                req.extensions_mut().insert(client);
                 Ok::<_, Infallible>(match gateway {
                     Some(gw) if gw.owns(req.uri().path()) => {
-                        // A dual-stack socket shows IPv4 callers as
-                        // ::ffff:a.b.c.d; upstreams and budgets see a.b.c.d.
-                        let ip = peer.ip().to_canonical();
-                        gw.call(Some(ip), scheme, req.map(Body::new)).await
+                        gw.call(scheme, req.map(Body::new)).await
                     }
-                    _ => {
-                        req.extensions_mut().insert(ConnectInfo(peer));
-                        match app.oneshot(req).await {
-                            Ok(resp) => resp,
-                            Err(never) => match never {},
-                        }
-                    }
+                    _ => match app.oneshot(req).await {
+                        Ok(resp) => resp,
+                        Err(never) => match never {},
+                    },
                 })
             }
         });
@@ -310,17 +325,15 @@ pub async fn run(
 
 /// The answer to a caller the listener does not admit (the seed's
 /// "Access Denied" of a port whose access mode refuses it).
-fn denied(ip: IpAddr, local: SocketAddr) -> Router {
-    let msg = format!(
-        "access denied: {ip} may not use port {} (the listener's allow/deny rules)",
-        local.port()
-    );
-    Router::new().fallback(move || {
-        let msg = msg.clone();
-        async move {
-            tollgate_authz::error::plain_error(StatusCode::FORBIDDEN, "access_denied", &msg)
-        }
-    })
+fn denied(ip: IpAddr, local: SocketAddr) -> axum::response::Response {
+    tollgate_authz::error::plain_error(
+        StatusCode::FORBIDDEN,
+        "access_denied",
+        &format!(
+            "access denied: {ip} may not use port {} (the listener's allow/deny rules)",
+            local.port()
+        ),
+    )
 }
 
 #[cfg(test)]

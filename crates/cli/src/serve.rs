@@ -126,6 +126,7 @@ pub async fn serve(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
         with_deadline(stop_requested(), grace).await;
         let _ = signal_tx.send(true);
     });
+    let proxies = Arc::new(cfg.trusted_proxies());
     let mut servers = tokio::task::JoinSet::new();
     for (i, l) in bound.into_iter().enumerate() {
         let addr = l.local_addr()?;
@@ -160,9 +161,12 @@ pub async fn serve(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
         let mut rx = stop_rx.clone();
         servers.spawn(listeners::run(
             l,
-            router,
-            gateway,
-            cfg.server.max_connections,
+            listeners::Shared {
+                router,
+                gateway,
+                proxies: proxies.clone(),
+                max_connections: cfg.server.max_connections,
+            },
             async move {
                 let _ = rx.wait_for(|stop| *stop).await;
             },

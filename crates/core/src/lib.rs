@@ -6,6 +6,7 @@ pub mod authorize;
 pub mod client;
 pub mod clock;
 pub mod error;
+pub mod forwarded;
 pub mod grant;
 pub mod pkce;
 pub mod ratelimit;
@@ -21,7 +22,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{OAuthError, error_chain};
 pub use grant::GrantType;
 pub use pkce::{CodeChallenge, PkceMethod, PkceVerifier};
-pub use ratelimit::{FailureWindow, RateLimit};
+pub use ratelimit::{FailureWindow, RateLimit, failure_delay_ms};
 pub use redirect::RedirectUri;
 pub use scope::{ScopeMatching, ScopeSet};
 pub use token::{

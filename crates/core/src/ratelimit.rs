@@ -121,8 +121,9 @@ impl FailureWindow {
             .then(|| ceil_secs((end - now_ms).saturating_mul(1_000_000)))
     }
 
-    /// Records one failure, opening a new window if the last one closed.
-    pub fn record(&mut self, now_ms: i64, window_ms: i64) {
+    /// Records one failure, opening a new window if the last one closed,
+    /// and returns the failures in the window now.
+    pub fn record(&mut self, now_ms: i64, window_ms: i64) -> u32 {
         if self.count == 0 || now_ms >= self.start_ms.saturating_add(window_ms) {
             *self = Self {
                 start_ms: now_ms,
@@ -131,7 +132,21 @@ impl FailureWindow {
         } else {
             self.count = self.count.saturating_add(1);
         }
+        self.count
     }
+}
+
+/// How long the answer to a failed authentication waits, when `failures`
+/// have come from its address in the window and `after` are free: nothing
+/// up to `after`, then 100 ms doubling with each further failure, capped at
+/// `max_ms`. A flood from one address is slowed to one answer per `max_ms`
+/// per connection while nobody is refused; `after = 0` turns it off.
+pub fn failure_delay_ms(failures: u32, after: u32, max_ms: u64) -> u64 {
+    if after == 0 || failures <= after {
+        return 0;
+    }
+    let doublings = (failures - after - 1).min(32);
+    100u64.saturating_mul(1 << doublings).min(max_ms)
 }
 
 #[cfg(test)]
@@ -154,6 +169,16 @@ mod tests {
                 Err(_) => false,
             })
             .collect()
+    }
+
+    #[test]
+    fn failure_delays_grow_after_the_free_ones_and_are_capped() {
+        let d = |n| failure_delay_ms(n, 10, 2_000);
+        assert_eq!((d(1), d(10)), (0, 0));
+        assert_eq!((d(11), d(12), d(13), d(15)), (100, 200, 400, 1_600));
+        assert_eq!((d(16), d(1_000), d(u32::MAX)), (2_000, 2_000, 2_000));
+        assert_eq!(failure_delay_ms(1_000, 0, 2_000), 0, "off");
+        assert_eq!(failure_delay_ms(1_000, 1, 0), 0, "no delay allowed");
     }
 
     #[test]

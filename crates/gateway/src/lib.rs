@@ -19,9 +19,9 @@ pub mod spec;
 pub mod validate;
 
 use std::borrow::Cow;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tollgate_authz::client_addr::ClientAddr;
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
@@ -149,16 +149,14 @@ impl Gateway {
     }
 
     /// Serves one call that [`Gateway::owns`]. `scheme` is how the caller
-    /// reached us (`http` or `https`, for `X-Forwarded-Proto`). A panic is
-    /// a 500 in JSON, never a dropped connection.
-    pub async fn call(
-        self: Arc<Self>,
-        peer: Option<IpAddr>,
-        scheme: &'static str,
-        req: Request,
-    ) -> Response {
+    /// reached us (`http` or `https`, for `X-Forwarded-Proto`); who called
+    /// is the request's `ClientAddr` extension, which the listener set. A
+    /// panic is a 500 in JSON, never a dropped connection.
+    pub async fn call(self: Arc<Self>, scheme: &'static str, mut req: Request) -> Response {
         let gw = self.clone();
-        match std::panic::AssertUnwindSafe(self.handle(peer, scheme, req))
+        // Computed by the listener (see `tollgate_authz::client_addr`).
+        let client = req.extensions_mut().remove::<ClientAddr>();
+        match std::panic::AssertUnwindSafe(self.handle(client, scheme, req))
             .catch_unwind()
             .await
         {
@@ -174,13 +172,13 @@ impl Gateway {
     /// counted per service and consumer.
     async fn handle(
         self: Arc<Self>,
-        peer: Option<IpAddr>,
+        client: Option<ClientAddr>,
         scheme: &'static str,
         req: Request,
     ) -> Response {
         let start = Instant::now();
         let mut labels = metrics::Labels::default();
-        let resp = match self.serve(peer, scheme, req, &mut labels).await {
+        let resp = match self.serve(client.as_ref(), scheme, req, &mut labels).await {
             Ok(r) => r,
             Err(e) => {
                 if matches!(e, GatewayError::Unavailable(_)) {
@@ -196,7 +194,7 @@ impl Gateway {
 
     async fn serve(
         &self,
-        peer: Option<IpAddr>,
+        client: Option<&ClientAddr>,
         scheme: &'static str,
         req: Request,
         labels: &mut metrics::Labels,
@@ -299,7 +297,10 @@ impl Gateway {
                         .or(p.subject.as_deref())
                         .unwrap_or("")
                 ),
-                None => format!("ip:{}", peer.map(|i| i.to_string()).unwrap_or_default()),
+                None => format!(
+                    "ip:{}",
+                    client.map(|c| c.ip.to_string()).unwrap_or_default()
+                ),
             };
             let now_ms = self.app.svc.clock.now_millis();
             self.budgets
@@ -327,7 +328,7 @@ impl Gateway {
                 service: &service,
                 rest: &rest,
                 query: query.as_deref(),
-                peer,
+                client,
                 scheme,
                 principal: principal.as_deref(),
                 trust_forwarded: self.settings.trust_forwarded_for,

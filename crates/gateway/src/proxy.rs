@@ -1,10 +1,10 @@
 //! Forwarding one request to the upstream and its answer back, streamed
 //! both ways (no body is buffered), over pooled connections (the hyper-util
 //! legacy client, in this process and runtime).
-use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use tollgate_authz::client_addr::ClientAddr;
 
 use axum::body::Body;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -193,12 +193,13 @@ pub struct Forward<'a> {
     /// The normalised path after the alias ("" or "/…").
     pub rest: &'a str,
     pub query: Option<&'a str>,
-    pub peer: Option<IpAddr>,
+    /// Who called (see `tollgate_authz::client_addr`).
+    pub client: Option<&'a ClientAddr>,
     /// `http` or `https`: how the caller reached us.
     pub scheme: &'static str,
     pub principal: Option<&'a Principal>,
-    /// Append the peer to an incoming `X-Forwarded-For` (behind a trusted
-    /// proxy) instead of replacing it.
+    /// `gateway.trust_forwarded_for`: keep an incoming `X-Forwarded-For`
+    /// whole and append the peer, instead of sending the verified chain.
     pub trust_forwarded: bool,
 }
 
@@ -309,14 +310,19 @@ pub fn rewrite(mut req: Request<Body>, f: &Forward<'_>) -> Result<Request<Body>,
         String::new()
     };
     h.remove(X_FORWARDED_FOR);
-    if let Some(ip) = f.peer {
-        let ip = ip.to_string();
-        if let Ok(real) = HeaderValue::from_str(&ip) {
-            if previous.is_empty() {
-                h.insert(X_FORWARDED_FOR, real.clone());
-            } else if let Ok(chain) = HeaderValue::from_str(&format!("{previous}, {ip}")) {
-                h.insert(X_FORWARDED_FOR, chain);
-            }
+    if let Some(c) = f.client {
+        // The client address and the trusted proxies it passed (just the
+        // caller without `server.trusted_proxies`), or what came plus the
+        // peer when the operator trusts every caller's chain.
+        let chain = if previous.is_empty() {
+            c.forwarded_for()
+        } else {
+            format!("{previous}, {}", c.peer)
+        };
+        if let Ok(chain) = HeaderValue::from_str(&chain) {
+            h.insert(X_FORWARDED_FOR, chain);
+        }
+        if let Ok(real) = HeaderValue::from_str(&c.ip.to_string()) {
             h.insert(X_REAL_IP, real);
         }
     }
@@ -363,12 +369,17 @@ mod tests {
         )
     }
 
+    fn caller() -> &'static ClientAddr {
+        static C: std::sync::OnceLock<ClientAddr> = std::sync::OnceLock::new();
+        C.get_or_init(|| ClientAddr::direct("10.0.0.7".parse().unwrap()))
+    }
+
     fn fwd<'a>(s: &'a Service, rest: &'a str, p: Option<&'a Principal>) -> Forward<'a> {
         Forward {
             service: s,
             rest,
             query: Some("a=1&b=%20"),
-            peer: Some("10.0.0.7".parse().unwrap()),
+            client: Some(caller()),
             scheme: "https",
             principal: p,
             trust_forwarded: false,
@@ -452,6 +463,35 @@ mod tests {
             "a caller's own chain is not trusted"
         );
         assert_eq!(h["x-real-ip"], "10.0.0.7");
+        // Behind trusted proxies: the verified chain, not the caller's own.
+        let behind = ClientAddr {
+            ip: "203.0.113.9".parse().unwrap(),
+            peer: "10.0.0.2".parse().unwrap(),
+            via: vec!["10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()],
+        };
+        let forged = |trust: bool| {
+            let req = Request::builder()
+                .uri("/gateway/orders/x")
+                .header("x-forwarded-for", "1.2.3.4, 203.0.113.9, 10.0.0.1")
+                .body(Body::empty())
+                .unwrap();
+            let mut f = fwd(&s, "/x", None);
+            f.client = Some(&behind);
+            f.trust_forwarded = trust;
+            rewrite(req, &f).unwrap()
+        };
+        let out = forged(false);
+        assert_eq!(
+            out.headers()["x-forwarded-for"],
+            "203.0.113.9, 10.0.0.1, 10.0.0.2"
+        );
+        assert_eq!(out.headers()["x-real-ip"], "203.0.113.9");
+        // gateway.trust_forwarded_for keeps what came and appends the peer.
+        let out = forged(true);
+        assert_eq!(
+            out.headers()["x-forwarded-for"],
+            "1.2.3.4, 203.0.113.9, 10.0.0.1, 10.0.0.2"
+        );
         assert_eq!(h[X_ISSUER], "local");
         assert!(h.get("x-tollgate_subject").is_none());
         assert!(h.get("forwarded").is_none());

@@ -9,22 +9,22 @@ pub mod revoke;
 pub mod token;
 pub mod tokeninfo;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-/// The peer's IP address, when the server was started with connect info.
+use crate::client_addr::ClientAddr;
+
+/// The client address the listener put on the request (see
+/// [`crate::client_addr`]); none when served without a listener.
 fn peer_ip(parts: &Parts) -> Option<IpAddr> {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
+    parts.extensions.get::<ClientAddr>().map(|c| c.ip)
 }
 
-/// The peer address as the audit log records it.
+/// The client address as the audit log records it.
 pub struct PeerAddr(pub Option<String>);
 
 impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
@@ -34,7 +34,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
     }
 }
 
-/// The peer's IP address, for the per-address throttle of failed client
+/// The client address, for the per-address throttles of failed
 /// authentication (kept apart from [`PeerAddr`] so nothing re-parses it).
 pub struct PeerIp(pub Option<IpAddr>);
 

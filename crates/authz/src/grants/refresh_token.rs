@@ -132,7 +132,11 @@ async fn retry_or_reuse(
     let now = svc.now();
     let revoked_at = old.revoked_at.unwrap_or(now);
     let grace = i64::try_from(settings.refresh_reuse_grace_secs).unwrap_or(0);
-    if now.saturating_sub(revoked_at) <= grace
+    // Times are whole seconds, so `<` keeps a retry within `grace` real
+    // seconds of the rotation (`<=` would stretch it by up to one more), and
+    // a grace of 0 admits no retry at all, not even in the same second: every
+    // replay is reuse (RFC 9700 §4.14.2).
+    if now.saturating_sub(revoked_at) < grace
         && let Some(resp) = rotated_pair(svc, settings, old, presented).await?
     {
         svc.audit(

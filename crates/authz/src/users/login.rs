@@ -172,11 +172,19 @@ pub async fn login(
         audit("too_many_requests", "locked out after repeated failures");
         return Err(LoginError::Locked(secs));
     }
-    let user = svc
-        .authenticator
-        .authenticate(&name, password)
-        .await
-        .map_err(LoginError::Failed)?;
+    // Argon2 (or a directory bind) waits its turn among the address's
+    // checks, so one address cannot occupy every blocking thread. The check
+    // runs in its own task that holds the turn to the end, so a caller that
+    // hangs up does not free its turn while the check still runs.
+    let turn = svc.limits.address.verification_slot(ip).await;
+    let (authenticator, who, pw) = (svc.authenticator.clone(), name.clone(), password.to_owned());
+    let user = tokio::spawn(async move {
+        let _turn = turn;
+        authenticator.authenticate(&who, &pw).await
+    })
+    .await
+    .map_err(|e| LoginError::Failed(crate::clients::internal(e)))?
+    .map_err(LoginError::Failed)?;
     let Some(user) = user else {
         if limits.by_user.enabled() && Username::try_from(name.as_str()).is_ok() {
             limits.by_user.record(name.as_str()).await;

@@ -194,8 +194,15 @@ async fn token_endpoint_bad_input(b: Backend) {
             assert!(www.is_some(), "{}: 401 needs WWW-Authenticate", c.name);
         }
     }
-    // Malformed Basic headers.
-    for h in ["Basic !!!", "Basic", "Bearer abc", "Basic Zm9v"] {
+    // Malformed Basic headers are malformed requests (400, never a 429);
+    // another scheme is an unsupported authentication method (401).
+    for (h, status, error) in [
+        ("Basic !!!", 400, "invalid_request"),
+        ("Basic", 400, "invalid_request"),
+        ("Basic Zm9v", 400, "invalid_request"),
+        ("Basic /w==", 400, "invalid_request"),
+        ("Bearer abc", 401, "invalid_client"),
+    ] {
         let r = s
             .http
             .post(s.url("/oauth2/token"))
@@ -204,12 +211,12 @@ async fn token_endpoint_bad_input(b: Backend) {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 401, "{h}");
-        assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_client");
+        assert_eq!(r.status(), status, "{h}");
+        assert_eq!(r.json::<Value>().await.unwrap()["error"], error, "{h}");
     }
     // Every rejection is in the audit log.
-    let events = s.audit_events("token.rejected", n + 4).await;
-    assert!(events.len() >= n + 4);
+    let events = s.audit_events("token.rejected", n + 5).await;
+    assert!(events.len() >= n + 5);
     assert!(
         events
             .iter()

@@ -4,6 +4,7 @@
 
 mod browser;
 mod harness;
+mod nginx;
 mod redirect_catcher;
 
 mod admin;
@@ -11,6 +12,7 @@ mod admin_users;
 mod assertions;
 mod authcode;
 mod bad_input;
+mod behind_proxy;
 mod browser_smoke;
 mod cli;
 mod connections;

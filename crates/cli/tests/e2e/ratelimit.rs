@@ -1,5 +1,6 @@
 //! Rate limits over real HTTP: throttling of failed client authentication
-//! per client id and per source address, and a client's own request rate.
+//! per client id (refused) and per client address (slowed, never refused),
+//! and a client's own request rate.
 //! The limits live in the server process, whatever the store, so these run
 //! on SQLite only.
 use std::net::IpAddr;
@@ -35,7 +36,7 @@ async fn assert_throttled(r: reqwest::Response, max_retry_after: u64) {
 }
 
 /// A client that connects from `ip` (any of 127.0.0.0/8 works on Linux).
-fn http_from(ip: &str) -> reqwest::Client {
+pub fn http_from(ip: &str) -> reqwest::Client {
     reqwest::Client::builder()
         .local_address(ip.parse::<IpAddr>().unwrap())
         .timeout(Duration::from_secs(30))
@@ -45,12 +46,13 @@ fn http_from(ip: &str) -> reqwest::Client {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_secrets_lock_the_client_id_even_for_the_right_secret() {
-    // Default threshold (10) and the per-address throttle off, so only the
-    // per-client one can answer 429; a short window so the test can see it end.
+    // Default thresholds (10 per client, 10 per address before failures
+    // are slowed); a short window so the test can see it end, a short
+    // delay so the failures from this one address do not drag.
     let s = Server::start_with(
         Backend::Sqlite,
         &[
-            ("TOLLGATE_RATE_LIMIT__FAILED_AUTH_PER_ADDRESS", "0"),
+            ("TOLLGATE_RATE_LIMIT__FAILED_AUTH_MAX_DELAY_MS", "100"),
             ("TOLLGATE_RATE_LIMIT__FAILED_AUTH_WINDOW_SECS", "5"),
         ],
         &[],
@@ -64,7 +66,12 @@ async fn wrong_secrets_lock_the_client_id_even_for_the_right_secret() {
             .await;
         assert_eq!(r.status(), 401, "failure {n} is still an invalid_client");
     }
-    // The 11th attempt is refused before the secret is looked at.
+    // The 11th wrong secret is refused, and so is the right one: refused
+    // before the secret is looked at.
+    let r = s
+        .post_form("/oauth2/token", Some((&id, "wrong-guess")), &CC)
+        .await;
+    assert_throttled(r, 5).await;
     let r = s
         .post_form("/oauth2/token", Some((&id, &secret)), &CC)
         .await;
@@ -107,50 +114,118 @@ async fn wrong_secrets_lock_the_client_id_even_for_the_right_secret() {
     s.token(&id, &secret, None).await;
 }
 
+/// A client whose secret the operator chose (`--secret-stdin`): stored and
+/// checked with Argon2id.
+fn chosen_secret_client(s: &Server, name: &str) -> (String, String) {
+    let secret = format!("{name}-chosen-secret");
+    let out = s.cli_with_stdin(
+        &["client", "add", name, "--secret-stdin", "--json"],
+        secret.as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    (v["client_id"].as_str().unwrap().to_owned(), secret)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failures_from_one_address_block_that_address_only() {
+async fn a_flood_from_one_address_is_slowed_never_refused() {
+    // The default per-address threshold (10), a short delay cap so the
+    // flood does not drag the test.
     let s = Server::start_with(
         Backend::Sqlite,
-        &[
-            ("TOLLGATE_RATE_LIMIT__FAILED_AUTH_PER_CLIENT", "0"),
-            ("TOLLGATE_RATE_LIMIT__FAILED_AUTH_PER_ADDRESS", "3"),
-        ],
+        &[("TOLLGATE_RATE_LIMIT__FAILED_AUTH_MAX_DELAY_MS", "200")],
         &[],
     )
     .await;
-    let (id, secret) = s.add_client("honest", &[]);
-    let attacker = http_from("127.0.0.3");
-    let honest = http_from("127.0.0.2");
+    let mut victims: Vec<(String, String)> = (0..4)
+        .map(|i| s.add_client(&format!("victim-{i}"), &[]))
+        .collect();
+    // One victim and one bystander with chosen secrets, checked with
+    // Argon2id: their checks queue per address.
+    victims.push(chosen_secret_client(&s, "chosen-victim"));
+    let (chosen, chosen_secret) = chosen_secret_client(&s, "chosen-bystander");
+    let (id, secret) = s.add_client("bystander", &[]);
+    let flood = http_from("127.0.0.3");
     let token = |http: &reqwest::Client, id: &str, secret: &str| {
         http.post(s.url("/oauth2/token"))
             .basic_auth(id, Some(secret))
             .form(&CC)
             .send()
     };
-    // Guesses rotate over client ids: the address counter catches them.
-    for n in 0..3 {
-        let r = token(&attacker, &format!("guess-{n}"), "secret")
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 401);
+    // 100 failures from one address: 50 invented client ids, and 50 wrong
+    // secrets for real clients (10 each, the per-client threshold), a few
+    // at a time.
+    let mut attempts: Vec<String> = (0..50)
+        .map(|n| format!("random-{n}-{}", std::process::id()))
+        .collect();
+    attempts.extend(
+        victims
+            .iter()
+            .flat_map(|(v, _)| std::iter::repeat_n(v.clone(), 10)),
+    );
+    for batch in attempts.chunks(10) {
+        let answers =
+            futures_util::future::join_all(batch.iter().map(|v| token(&flood, v, "guess"))).await;
+        for r in answers {
+            assert_eq!(
+                r.unwrap().status(),
+                401,
+                "a failure is an invalid_client, never a 429"
+            );
+        }
     }
-    // Now even a valid client's right secret from that address is refused,
-    // on every endpoint that authenticates clients.
-    assert_throttled(token(&attacker, &id, &secret).await.unwrap(), 60).await;
-    let revoke = attacker
-        .post(s.url("/oauth2/revoke"))
-        .basic_auth(&id, Some(&secret))
-        .form(&[("token", "whatever")])
+    // A correct credential of an unrelated client from that address: 200,
+    // with a generated secret and with a chosen (Argon2id) one.
+    let r = token(&flood, &id, &secret).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = token(&flood, &chosen, &chosen_secret).await.unwrap();
+    assert_eq!(r.status(), 200);
+    // The attacked clients themselves are locked, from everywhere, until
+    // their window ends: that is the per-client limit.
+    let (victim, victim_secret) = &victims[0];
+    assert_throttled(token(&flood, victim, victim_secret).await.unwrap(), 60).await;
+    assert_throttled(
+        token(&http_from("127.0.0.2"), victim, victim_secret)
+            .await
+            .unwrap(),
+        60,
+    )
+    .await;
+    // A malformed Authorization header from the flooding address is a
+    // malformed request, not a throttled one.
+    let r = flood
+        .post(s.url("/oauth2/token"))
+        .header("authorization", "Basic !!!")
+        .form(&CC)
         .send()
         .await
         .unwrap();
-    assert_throttled(revoke, 60).await;
-    // The same client from another address is served.
-    let r = token(&honest, &id, &secret).await.unwrap();
-    assert_eq!(r.status(), 200);
-    // Successes never reset an address's counter: an attacker holding one
-    // valid client cannot launder its guesses with it.
-    assert_throttled(token(&attacker, &id, &secret).await.unwrap(), 60).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
+    // The slowed failures are counted.
+    let (scraper, scraper_secret) = s.add_client("prometheus", &["--scope", "tollgate:metrics"]);
+    let scraper = s.token(&scraper, &scraper_secret, None).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let metrics = s
+        .http
+        .get(s.url("/metrics"))
+        .bearer_auth(&scraper)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("tollgate_auth_failure_delays_total"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,7 +12,7 @@ use crate::harness::Backend;
 async fn refresh_reuse_after_rotation_revokes_the_family(backend: Backend) {
     let t = setup(
         backend,
-        &[("TOLLGATE_TOKENS__REFRESH_REUSE_GRACE_SECS", "1")],
+        &[("TOLLGATE_TOKENS__REFRESH_REUSE_GRACE_SECS", "2")],
     )
     .await;
     let code = t.code().await;
@@ -41,6 +41,40 @@ async fn refresh_reuse_after_rotation_revokes_the_family(backend: Backend) {
     t.s.audit_events("token.refresh_reused", 1).await;
 }
 
+/// `tokens.refresh_reuse_grace_secs = 0` is strict RFC 9700 §4.14.2 reuse
+/// detection: a replay of a rotated-out refresh token, even in the same
+/// second as its rotation, is `invalid_grant` and ends the whole grant,
+/// including the pair the rotation just issued.
+async fn no_grace_makes_an_immediate_replay_reuse(backend: Backend) {
+    let t = setup(
+        backend,
+        &[("TOLLGATE_TOKENS__REFRESH_REUSE_GRACE_SECS", "0")],
+    )
+    .await;
+    let code = t.code().await;
+    let tok: Value = t
+        .exchange(&code, Some(VERIFIER))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let r0 = tok["refresh_token"].as_str().unwrap().to_owned();
+    let next: Value = t.refresh(&r0).await.json().await.unwrap();
+    let r1 = next["refresh_token"].as_str().unwrap().to_owned();
+    let a1 = next["access_token"].as_str().unwrap().to_owned();
+    assert!(t.active(&r1).await);
+    let (status, err, _) = error_of(t.refresh(&r0).await).await;
+    assert_eq!((status, err.as_str()), (400, "invalid_grant"));
+    assert!(
+        !t.active(&r1).await,
+        "the rotation's refresh token is revoked"
+    );
+    assert!(!t.active(&a1).await, "and its access token");
+    let (_, err, _) = error_of(t.refresh(&r1).await).await;
+    assert_eq!(err, "invalid_grant");
+    t.s.audit_events("token.refresh_reused", 1).await;
+}
+
 async fn concurrent_refreshes_get_one_pair(backend: Backend) {
     let t = setup(backend, &[]).await;
     let code = t.code().await;
@@ -66,6 +100,10 @@ async fn concurrent_refreshes_get_one_pair(backend: Backend) {
     }
     assert_eq!(pairs.len(), 1, "every racer got the winner's pair");
     let (access, refresh) = pairs.into_iter().next().unwrap();
+    // A retry right after, within the default grace (5 s), gets it too.
+    let again: Value = t.refresh(&r0).await.json().await.unwrap();
+    assert_eq!(again["refresh_token"], refresh.as_str());
+    assert_eq!(again["access_token"], access.as_str());
     assert!(t.active(&access).await);
     assert!(t.active(&refresh).await);
 }
@@ -167,6 +205,7 @@ async fn refresh_modes_lifetime_and_prompt_none(backend: Backend) {
 
 crate::on_both_backends!(
     refresh_reuse_after_rotation_revokes_the_family,
+    no_grace_makes_an_immediate_replay_reuse,
     concurrent_refreshes_get_one_pair,
     refresh_modes_lifetime_and_prompt_none,
 );
