@@ -93,6 +93,7 @@ pub async fn list(State(admin): State<Arc<Admin>>) -> Result<Json<ProxyList>, Ap
         (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 403, description = "The token lacks the scope tollgate:admin", body = ErrorBody),
         (status = 409, description = "The name is taken", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
@@ -146,6 +147,7 @@ pub async fn get(
         (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 403, description = "The token lacks the scope tollgate:admin", body = ErrorBody),
         (status = 404, description = "No such alias", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]

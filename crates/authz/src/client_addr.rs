@@ -57,18 +57,21 @@ impl TrustedProxies {
                 via: Vec::new(),
             };
         }
-        let values = |name: &str| {
-            headers
-                .get_all(name)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .collect::<Vec<_>>()
-        };
         let chain = match self.header {
-            ForwardedHeader::XForwardedFor => {
-                forwarded::parse_x_forwarded_for(values("x-forwarded-for"))
-            }
-            ForwardedHeader::Forwarded => forwarded::parse_forwarded(values("forwarded")),
+            ForwardedHeader::XForwardedFor => forwarded::parse_x_forwarded_for(
+                headers
+                    .get_all("x-forwarded-for")
+                    .iter()
+                    .map(|v| v.as_bytes()),
+            ),
+            // A Forwarded value that is not text is unknown as a whole (its
+            // element boundaries are the parser's, not a byte split's).
+            ForwardedHeader::Forwarded => forwarded::parse_forwarded(
+                headers
+                    .get_all("forwarded")
+                    .iter()
+                    .map(|v| v.to_str().unwrap_or("for=unknown")),
+            ),
         };
         let Resolved { client, via } = forwarded::resolve(peer, &chain, |ip| self.contains(ip));
         ClientAddr {

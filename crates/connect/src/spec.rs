@@ -220,6 +220,12 @@ pub fn valid_name_of(what: &str, name: &str) -> Result<(), String> {
 /// only to this machine when `secure` (secrets, assertions and tokens
 /// travel there).
 pub(crate) fn http_url(what: &str, u: &Url, secure: bool) -> Result<(), String> {
+    // Credentials first, so no message below ever repeats a password.
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(format!(
+            "{what} must not carry credentials in the URL; give them as options"
+        ));
+    }
     match u.scheme() {
         "https" if u.host().is_some() => {}
         "http" if u.host().is_some() => {
@@ -234,11 +240,6 @@ pub(crate) fn http_url(what: &str, u: &Url, secure: bool) -> Result<(), String> 
                 "{what} must be an http(s) URL with a host, not '{u}'"
             ));
         }
-    }
-    if !u.username().is_empty() || u.password().is_some() {
-        return Err(format!(
-            "{what} must not carry credentials in the URL; give them as options"
-        ));
     }
     if u.fragment().is_some() {
         return Err(format!("{what} must not have a fragment"));
@@ -391,6 +392,21 @@ mod tests {
             proxy_username: None,
             proxy_alias: None,
             timeout_secs: 30,
+        }
+    }
+
+    /// A URL with a password in it is refused without repeating the password,
+    /// whatever else is wrong with it (a socks5:// proxy, a non-loopback http).
+    #[test]
+    fn a_password_in_a_url_is_never_echoed() {
+        for url in [
+            "socks5://u:s3cret@p.example:1080",
+            "http://u:s3cret@remote.example/token",
+            "https://u:s3cret@remote.example/token",
+        ] {
+            let err = http_url("proxy", &Url::parse(url).unwrap(), true).unwrap_err();
+            assert!(!err.contains("s3cret"), "{err}");
+            assert!(err.contains("credentials"), "{err}");
         }
     }
 

@@ -58,11 +58,19 @@ fn valid_port(p: &str) -> bool {
 
 /// The chain of `X-Forwarded-For` field values, in order: comma-separated
 /// nodes, left-most the farthest from us.
-pub fn parse_x_forwarded_for<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<Node> {
+///
+/// Values are bytes, not text: a client may put a non-UTF-8 byte in its own
+/// part of a header that a proxy then extends (`X-Forwarded-For: é` becomes
+/// `é, 198.51.100.7`). Only the element holding it is unknown; dropping the
+/// whole field value would also drop the address the proxy vouched for.
+pub fn parse_x_forwarded_for<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Vec<Node> {
     values
         .into_iter()
-        .flat_map(|v| v.split(','))
-        .map(parse_node)
+        .flat_map(|v| v.split(|b| *b == b','))
+        .map(|element| match std::str::from_utf8(element) {
+            Ok(text) => parse_node(text),
+            Err(_) => Node::Unknown,
+        })
         .collect()
 }
 
@@ -309,13 +317,23 @@ mod tests {
     }
 
     #[test]
+    fn a_non_utf8_byte_unknowns_only_its_element() {
+        // A client's Latin-1 `é` (the byte 0xE9, not UTF-8) before the
+        // address nginx appended: the appended address still counts.
+        let chain = parse_x_forwarded_for([&b"\xe9, 198.51.100.7"[..]]);
+        assert_eq!(chain, vec![Node::Unknown, Node::Ip(ip("198.51.100.7"))]);
+        let r = resolve(ip("10.0.0.1"), &chain, ten);
+        assert_eq!(r.client, ip("198.51.100.7"));
+    }
+
+    #[test]
     fn x_forwarded_for_lists() {
         assert_eq!(
-            parse_x_forwarded_for(["203.0.113.9, 10.0.0.1", "10.0.0.2"]),
+            parse_x_forwarded_for([&b"203.0.113.9, 10.0.0.1"[..], b"10.0.0.2"]),
             nodes(&["203.0.113.9", "10.0.0.1", "10.0.0.2"])
         );
         assert_eq!(
-            parse_x_forwarded_for(["junk, 10.0.0.1"]),
+            parse_x_forwarded_for([&b"junk, 10.0.0.1"[..]]),
             vec![Node::Unknown, Node::Ip(ip("10.0.0.1"))]
         );
     }
@@ -404,7 +422,7 @@ mod tests {
         #[test]
         fn parsers_never_panic(s in "\\PC{0,80}", t in "[a-zA-Z0-9=;,\"\\\\\\[\\]:. _-]{0,80}") {
             let _ = parse_forwarded([s.as_str(), t.as_str()]);
-            let _ = parse_x_forwarded_for([s.as_str(), t.as_str()]);
+            let _ = parse_x_forwarded_for([s.as_bytes(), t.as_bytes()]);
         }
 
         #[test]

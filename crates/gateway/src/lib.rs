@@ -68,6 +68,7 @@ impl Gateway {
             settings.validation_cache_capacity,
             keys,
             i64::try_from(app.svc.settings.assertions.clock_skew_secs).unwrap_or(60),
+            app.svc.settings.assertions.jwks_ca_file.as_deref(),
         )?;
         let upstreams = proxy::Upstreams::new(
             Duration::from_millis(settings.connect_timeout_ms),

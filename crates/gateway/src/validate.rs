@@ -191,11 +191,27 @@ pub struct Remote {
 }
 
 impl Remote {
-    pub fn new(capacity: u64, keys: RemoteKeys, skew: i64) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
+    /// `ca_file`: extra roots for introspection servers behind a private CA (the
+    /// same `assertions.jwks_ca_file` the JWKS fetcher trusts, so one file
+    /// covers every third-party server).
+    pub fn new(
+        capacity: u64,
+        keys: RemoteKeys,
+        skew: i64,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Self, String> {
+        let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
-            .pool_max_idle_per_host(64)
+            .pool_max_idle_per_host(64);
+        if let Some(path) = ca_file {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("assertions.jwks_ca_file {}: {e}", path.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("assertions.jwks_ca_file: {e}"))?;
+            builder = builder.tls_certs_merge(certs);
+        }
+        let http = builder
             .build()
             .map_err(|e| format!("introspection HTTP client: {e}"))?;
         Ok(Self {

@@ -368,14 +368,26 @@ fn child_kind(
                 if parent.count > 2 {
                     return Err(SamlError::SignatureShape("too many Transforms"));
                 }
+                // Exactly [enveloped-signature, exc-c14n], in that order: the one
+                // pipeline whose output is what the reader re-renders.
                 let alg = algorithm(e)?;
-                match alg.as_bytes() {
-                    ENVELOPED => Ok(Kind::Transform(false)),
-                    EXC_C14N => Ok(Kind::Transform(true)),
-                    _ => Err(SamlError::SignatureShape(
-                        "only the enveloped-signature and exclusive canonicalization transforms are allowed",
-                    )),
+                let (pos, kind) = match alg.as_bytes() {
+                    ENVELOPED => (1, Kind::Transform(false)),
+                    EXC_C14N => (2, Kind::Transform(true)),
+                    _ => {
+                        return Err(SamlError::SignatureShape(
+                            "only the enveloped-signature and exclusive canonicalization transforms are allowed",
+                        ));
+                    }
+                };
+                if pos <= parent.last {
+                    return Err(SamlError::SignatureShape(
+                        "the transforms must be enveloped-signature, then exclusive canonicalization",
+                    ));
                 }
+                parent.last = pos;
+                parent.seen |= 1 << pos;
+                Ok(kind)
             }
             _ => Err(unexpected),
         },
@@ -405,7 +417,7 @@ fn end_of(kind: Kind, seen: u8, count: u8) -> Result<(), SamlError> {
         Kind::Signature => has(1) && has(2),
         Kind::SignedInfo => has(1) && has(2) && has(3) && count == 1,
         Kind::Reference => has(2) && has(3),
-        Kind::Transforms => count >= 1,
+        Kind::Transforms => seen & 0b110 == 0b110,
         _ => true,
     };
     if ok {

@@ -56,7 +56,6 @@ pub(crate) fn parse_xs_date_time(s: &str) -> Option<i64> {
         return None;
     }
     let (month, day) = (u32::try_from(month).ok()?, u32::try_from(day).ok()?);
-    let (month, day) = (u32::try_from(month).ok()?, u32::try_from(day).ok()?);
     Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset)
 }
 

@@ -316,12 +316,31 @@ async fn print_jwt_bearer(svc: &Services, data_dir: &Path, issuer: &str) -> anyh
         r#"# 9. The JWT bearer grant (RFC 7523 §2.1): the trusted issuer "{DEMO_ISSUER}" (private key in
 #    {key}) vouches for a user; the tokens go to the client {DEMO_SERVICE}.
 #    Sign an assertion (valid 5 minutes, usable once), then exchange it:
-ASSERTION=$(tollgate assertion jwt --key {key} --iss {DEMO_ISSUER} --sub alice --aud {issuer}/oauth2/token)
+ASSERTION=$({tollgate} assertion jwt --key {key} --iss {DEMO_ISSUER} --sub alice --aud {issuer}/oauth2/token)
 curl -s -d grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer -d "assertion=$ASSERTION" -d scope=demo.read {issuer}/oauth2/token
 "#,
         key = data_dir.join(ISSUER_KEY_FILE).display(),
+        tollgate = this_binary(),
     );
     Ok(())
+}
+
+/// This very binary, as a shell word, so the printed commands work as printed
+/// whether or not `tollgate` is on the PATH (after `cargo run` it is not).
+fn this_binary() -> String {
+    match std::env::current_exe() {
+        Ok(p) => {
+            let p = p.display().to_string();
+            if p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/._-+".contains(c))
+            {
+                p
+            } else {
+                format!("'{}'", p.replace('\'', r"'\''"))
+            }
+        }
+        Err(_) => "tollgate".to_owned(),
+    }
 }
 
 #[cfg(test)]

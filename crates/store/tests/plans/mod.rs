@@ -277,7 +277,7 @@ fn pg_args(stmt: &str) -> String {
     let t = |s: &str| s.to_owned();
     match params(stmt) {
         0 => String::new(),
-        _ if stmt.starts_with("UPDATE connections SET spec") => t("'n7', '{}', NULL, 5"),
+        _ if stmt.starts_with("UPDATE connections SET spec") => t("'n7', '{}', NULL, 5, NULL"),
         _ if stmt.contains("token_version = $2") => {
             t("'n7', 0, NULL, NULL, 'Bearer', 'read', 5, 5, 'ok', NULL, 5")
         }

@@ -59,7 +59,9 @@ pub(super) async fn catch_redirect(
                     |State((tx, pending)): State<Answer>,
                      Query(q): Query<Vec<(String, String)>>| async move {
                         let page = redirect_page(authorize::answer(&pending, &q).map(|_| ()));
-                        let _ = tx.send(q).await;
+                        // Only the first answer counts; a second request must not wait
+                        // on a full channel (it would hold up the shutdown).
+                        let _ = tx.try_send(q);
                         page
                     },
                 ),

@@ -579,7 +579,11 @@ async fn a_service_calls_its_upstream_with_a_connections_token() {
     let c = crate::gateway::get(&s, "/gateway/crm/accounts", Some(&caller)).await;
     assert_eq!(c.status, 502);
     assert_eq!(c.error(), "bad_gateway", "{:?}", c.body);
-    assert!(c.description().contains("connection 'crm'"), "{:?}", c.body);
+    assert!(
+        c.description().contains("connection 'broken'"),
+        "{:?}",
+        c.body
+    );
     assert_eq!(up.hits(), before, "nothing reached the upstream");
     // Both ways of setting the upstream's Authorization: refused.
     let out = s.cli(&["service", "update", "crm", "--pass-authorization", "true"]);

@@ -471,7 +471,7 @@ async fn jwks_over_loopback_http_and_the_cause_of_a_failed_fetch() {
     let s = Server::start_with(Backend::Sqlite, super::FAST, &[]).await;
     let up = Upstream::start().await;
     for (name, url, issuer) in [
-        ("local", plain.url.as_str(), "http://local.example"),
+        ("nearby", plain.url.as_str(), "http://local.example"),
         ("private", untrusted.url.as_str(), "https://private.example"),
     ] {
         s.cli_json(&[
@@ -515,7 +515,7 @@ async fn jwks_over_loopback_http_and_the_cause_of_a_failed_fetch() {
     };
     let a = eventually(
         &s,
-        "/gateway/local/y",
+        "/gateway/nearby/y",
         Some(&token("http://local.example")),
         200,
     )
