@@ -175,8 +175,9 @@ const FAILED: &str = "client authentication failed";
 /// a brute force learns nothing while blocked, not even from the right
 /// secret. An address is never refused: its failures are answered later
 /// and later, and its Argon2 checks wait their turn, so a correct
-/// credential of a client that is not itself locked always gets through,
-/// whatever its neighbours behind the same address do. A success resets
+/// credential of a client that is not itself locked is never refused,
+/// whatever its neighbours behind the same address do (one that needs an
+/// Argon2 check may wait behind their queued checks). A success resets
 /// no counter: otherwise an attacker holding one valid client could
 /// interleave its own successful logins to keep guessing another client's
 /// secret. The price, a client id that can be locked out for one window by
