@@ -139,7 +139,7 @@ pub fn generate_secret(svc: &Services, client: &Client) -> Result<(String, Clien
 
 fn chosen_secret(svc: &Services, client: &Client, value: &str) -> Result<ClientSecret, Error> {
     check_chosen_secret_length(client.auth_method, value.len())
-        .map_err(|msg| OAuthError::invalid_client_metadata(msg))?;
+        .map_err(OAuthError::invalid_client_metadata)?;
     if client.auth_method == AuthMethod::ClientSecretJwt {
         return sealed_secret(svc, client, value);
     }
