@@ -12,7 +12,8 @@
 # Usage: sudo scripts/fresh-machine.sh [WORKDIR]    (needs root for mmdebstrap/chroot;
 #        Debian's mmdebstrap package; about 15 minutes on 2 cores)
 # Environment: SUITE (default bookworm), MIRROR (default: this machine's Debian mirror),
-#              PORT (default 18080), PACKAGES (default "gcc libc6-dev").
+#              PORT (default 18080), PACKAGES (default "gcc libc6-dev"),
+#              KEEP_ROOT=1 (reuse WORKDIR's root and its target/ for a quicker re-run).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,11 +37,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-rm -rf "$work"
-mkdir -p "$work"
-echo "== minimal Debian $suite root with: $packages"
-# shellcheck disable=SC2086
-mmdebstrap --variant=minbase --include="$(echo $packages | tr ' ' ',')" "$suite" "$root" "$mirror"
+if [ "${KEEP_ROOT:-0}" = 1 ] && [ -x "$root/usr/bin/gcc" ]; then
+  echo "== reusing the root in $root (KEEP_ROOT=1: new sources, the earlier build's target/)"
+  find "$root/src" -mindepth 1 -maxdepth 1 ! -name target -exec rm -rf {} +
+else
+  rm -rf "$work"
+  mkdir -p "$work"
+  echo "== minimal Debian $suite root with: $packages"
+  # shellcheck disable=SC2086
+  mmdebstrap --variant=minbase --include="$(echo $packages | tr ' ' ',')" "$suite" "$root" "$mirror"
+fi
 echo "== packages in the root: $(chroot "$root" dpkg-query -W -f '${Package}\n' | wc -l)"
 chroot "$root" sh -c 'for t in cc gcc g++ clang cmake make perl go pkg-config; do printf "%s: %s\n" "$t" "$(command -v $t || echo absent)"; done'
 

@@ -200,20 +200,16 @@ impl Remote {
         skew: i64,
         ca_file: Option<&std::path::Path>,
     ) -> Result<Self, String> {
-        let mut builder = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .pool_max_idle_per_host(64);
-        if let Some(path) = ca_file {
-            let pem = std::fs::read(path)
-                .map_err(|e| format!("assertions.jwks_ca_file {}: {e}", path.display()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("assertions.jwks_ca_file: {e}"))?;
-            builder = builder.tls_certs_merge(certs);
-        }
-        let http = builder
-            .build()
-            .map_err(|e| format!("introspection HTTP client: {e}"))?;
+        let http = tollgate_authz::assertion::https_client(
+            || {
+                reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .no_proxy()
+                    .pool_max_idle_per_host(64)
+            },
+            ca_file,
+        )
+        .map_err(|e| format!("introspection {e}"))?;
         Ok(Self {
             http,
             cache: Cache::builder()

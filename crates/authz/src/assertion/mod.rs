@@ -14,7 +14,7 @@ use tollgate_jose::jwt::{Claims, JwtError};
 
 use crate::services::Services;
 
-pub use remote::RemoteKeys;
+pub use remote::{RemoteKeys, https_client};
 pub use trust::{Trust, TrustedIdp, TrustedIssuer};
 
 /// `client_assertion_type` for a JWT (RFC 7523 §2.2).

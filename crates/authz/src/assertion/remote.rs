@@ -68,6 +68,40 @@ impl Resolve for GuardedResolver {
     }
 }
 
+/// An HTTP client for third-party servers: the system's CA certificates plus
+/// `ca_file` (`assertions.jwks_ca_file`). A machine without system CA
+/// certificates (a minimal container, no `ca-certificates` package) still starts:
+/// the client then trusts `ca_file` alone, and says so once in the log, instead
+/// of the whole server refusing to start over a fetch it may never make.
+pub fn https_client(
+    make: impl Fn() -> reqwest::ClientBuilder,
+    ca_file: Option<&std::path::Path>,
+) -> Result<reqwest::Client, String> {
+    let extra = match ca_file {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("assertions.jwks_ca_file {}: {e}", path.display()))?;
+            reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("assertions.jwks_ca_file: {e}"))?
+        }
+        None => Vec::new(),
+    };
+    match make().tls_certs_merge(extra.clone()).build() {
+        Ok(client) => Ok(client),
+        Err(e) => {
+            tracing::warn!(
+                error = %tollgate_core::error_chain(&e),
+                "the system's CA certificates could not be loaded (install ca-certificates); \
+                 https to third-party servers trusts only assertions.jwks_ca_file"
+            );
+            make()
+                .tls_certs_only(extra)
+                .build()
+                .map_err(|e| format!("HTTP client: {}", tollgate_core::error_chain(&e)))
+        }
+    }
+}
+
 impl RemoteKeys {
     /// `allow_private` admits internal addresses; `allow_loopback_http` also admits
     /// plain `http://` to a loopback host (the gateway's operator-configured servers,
@@ -77,24 +111,19 @@ impl RemoteKeys {
         allow_private: bool,
         allow_loopback_http: bool,
     ) -> Result<Self, String> {
-        let mut b = reqwest::Client::builder()
-            .timeout(Duration::from_millis(s.jwks_timeout_ms))
-            .connect_timeout(Duration::from_millis(s.jwks_timeout_ms))
-            .redirect(reqwest::redirect::Policy::none())
-            .https_only(!allow_loopback_http)
-            // A proxy from the environment would resolve names itself,
-            // around the resolver that keeps fetches off internal addresses.
-            .no_proxy()
-            .user_agent("tollgate")
-            .dns_resolver(Arc::new(GuardedResolver { allow_private }));
-        if let Some(path) = &s.jwks_ca_file {
-            let pem = std::fs::read(path)
-                .map_err(|e| format!("assertions.jwks_ca_file {}: {e}", path.display()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("assertions.jwks_ca_file: {e}"))?;
-            b = b.tls_certs_merge(certs);
-        }
-        let http = b.build().map_err(|e| format!("HTTP client: {e}"))?;
+        let make = || {
+            reqwest::Client::builder()
+                .timeout(Duration::from_millis(s.jwks_timeout_ms))
+                .connect_timeout(Duration::from_millis(s.jwks_timeout_ms))
+                .redirect(reqwest::redirect::Policy::none())
+                .https_only(!allow_loopback_http)
+                // A proxy from the environment would resolve names itself,
+                // around the resolver that keeps fetches off internal addresses.
+                .no_proxy()
+                .user_agent("tollgate")
+                .dns_resolver(Arc::new(GuardedResolver { allow_private }))
+        };
+        let http = https_client(make, s.jwks_ca_file.as_deref())?;
         Ok(Self {
             http,
             cache: Cache::builder()

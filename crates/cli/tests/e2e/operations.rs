@@ -348,3 +348,25 @@ async fn text_logs_to_a_file_have_no_colour_escapes() {
         "ANSI escapes in the log file:\n{log}"
     );
 }
+
+/// A machine without system CA certificates (a minimal container, no
+/// `ca-certificates` package) still runs the server: outbound https then trusts
+/// only the configured CA files, and the log says so. Before, the start failed
+/// with "HTTP client: builder error" (found by scripts/fresh-machine.sh).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starts_without_system_ca_certificates() {
+    let s = Server::start_with(
+        Backend::Sqlite,
+        &[
+            ("SSL_CERT_FILE", "/nonexistent/ca.pem"),
+            ("SSL_CERT_DIR", "/nonexistent"),
+        ],
+        &["--demo"],
+    )
+    .await;
+    let r = s.http.get(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let (id, secret) = s.add_client("no-ca", &["--scope", "read"]);
+    assert!(s.token(&id, &secret, None).await["access_token"].is_string());
+    wait_for_log(&s, "install ca-certificates").await;
+}
