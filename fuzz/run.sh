@@ -81,8 +81,8 @@ for t in "${targets[@]}"; do
     status=1
   fi
   end=$(date +%s)
-  execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -n1 | awk '{print $2}')
-  rate=$(grep -o 'stat::average_exec_per_sec: [0-9]*' "$log" | tail -n1 | awk '{print $2}')
+  execs=$(grep 'stat::number_of_executed_units:' "$log" | tail -n1 | awk '{print $2}')
+  rate=$(grep 'stat::average_exec_per_sec:' "$log" | tail -n1 | awk '{print $2}')
   $ci && rm -rf "$tmp"
   if $cmin && [ "$result" = ok ]; then
     nice -n 15 "${fuzz[@]}" cmin "${build_flags[@]}" "$t" "corpus/$t" -- -max_len="$(max_len "$t")" \

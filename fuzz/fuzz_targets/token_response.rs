@@ -47,11 +47,19 @@ fuzz_target!(|data: &[u8]| {
                 j.get("token_type").and_then(Value::as_str),
                 Some(issued.token_type.as_str())
             );
-            if let Some(rt) = &issued.refresh_token {
-                assert!(!rt.is_empty());
-                // The Debug output never shows the refresh token.
-                if rt.len() > 8 {
-                    assert!(!format!("{issued:?}").contains(rt.as_str()));
+            // The Debug output never shows the tokens. Checked for tokens
+            // that look like tokens (16+ alphanumerics: no field name or
+            // punctuation of the output can spell them) and are not also in
+            // the token type or the scope, which it does show.
+            let debug = format!("{issued:?}");
+            let shown = |t: &str| {
+                issued.token_type.contains(t) || issued.scope.as_deref().is_some_and(|s| s.contains(t))
+            };
+            let secrets = std::iter::once(&issued.access_token).chain(issued.refresh_token.as_ref());
+            for t in secrets {
+                assert!(!t.is_empty());
+                if t.len() >= 16 && t.bytes().all(|b| b.is_ascii_alphanumeric()) && !shown(t) {
+                    assert!(!debug.contains(t.as_str()), "{debug}");
                 }
             }
         }
