@@ -61,7 +61,11 @@ fn value(u: &mut Unstructured<'_>, depth: u32) -> AResult<Value> {
         4 => Value::from(u.arbitrary::<String>()?),
         5 => {
             let n = u.int_in_range(0..=4)?;
-            Value::Array((0..n).map(|_| value(u, depth - 1)).collect::<AResult<_>>()?)
+            Value::Array(
+                (0..n)
+                    .map(|_| value(u, depth - 1))
+                    .collect::<AResult<_>>()?,
+            )
         }
         _ => Value::Object(object(u, depth - 1)?),
     })
@@ -98,9 +102,17 @@ fn token_mode(token: &str) {
         require: &["exp", "jti"],
         max_lifetime: Some(3600),
     };
-    for (verifier, hmac) in [(Verifier::Keys(&k.set), false), (Verifier::Secret(SECRET), true)] {
+    for (verifier, hmac) in [
+        (Verifier::Keys(&k.set), false),
+        (Verifier::Secret(SECRET), true),
+    ] {
         if let Ok((h, claims)) = verify(token, verifier, &Alg::ALL) {
-            assert_eq!(h.alg.is_hmac(), hmac, "{:?} verified by the wrong kind of key", h.alg);
+            assert_eq!(
+                h.alg.is_hmac(),
+                hmac,
+                "{:?} verified by the wrong kind of key",
+                h.alg
+            );
             assert_eq!(header.as_ref().ok(), Some(&h));
             let _ = check_claims(&claims, &rules);
             let _ = check_claims(&claims, &ClaimRules::default());
@@ -108,7 +120,10 @@ fn token_mode(token: &str) {
     }
     // With only the asymmetric algorithms allowed, nothing HMAC gets through.
     if let Ok((h, _)) = verify(token, Verifier::Secret(SECRET), &Alg::ASYMMETRIC) {
-        panic!("{:?} verified with a secret though only asymmetric algorithms were allowed", h.alg);
+        panic!(
+            "{:?} verified with a secret though only asymmetric algorithms were allowed",
+            h.alg
+        );
     }
 }
 
@@ -148,7 +163,8 @@ fn roundtrip_mode(data: &[u8]) -> AResult<()> {
     let at = u.choose_index(token.len())?;
     let b = token.as_bytes()[at];
     if b != b'.' {
-        let replacement = u.choose(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=+/. ")?;
+        let replacement =
+            u.choose(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=+/. ")?;
         if *replacement != b {
             let mut t = token.clone().into_bytes();
             t[at] = *replacement;

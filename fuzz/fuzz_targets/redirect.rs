@@ -41,7 +41,10 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(r.as_str(), registered);
     assert!(r.matches(registered));
     let json = serde_json::to_string(&r).unwrap_or_default();
-    assert_eq!(serde_json::from_str::<RedirectUri>(&json).ok().as_ref(), Some(&r));
+    assert_eq!(
+        serde_json::from_str::<RedirectUri>(&json).ok().as_ref(),
+        Some(&r)
+    );
     if r.matches(presented) && presented != registered {
         let (Some(a), Some(b)) = (without_port(registered), without_port(presented)) else {
             panic!("{presented:?} matched {registered:?} but is not a loopback http URI");

@@ -53,9 +53,11 @@ fuzz_target!(|data: &[u8]| {
             // the token type or the scope, which it does show.
             let debug = format!("{issued:?}");
             let shown = |t: &str| {
-                issued.token_type.contains(t) || issued.scope.as_deref().is_some_and(|s| s.contains(t))
+                issued.token_type.contains(t)
+                    || issued.scope.as_deref().is_some_and(|s| s.contains(t))
             };
-            let secrets = std::iter::once(&issued.access_token).chain(issued.refresh_token.as_ref());
+            let secrets =
+                std::iter::once(&issued.access_token).chain(issued.refresh_token.as_ref());
             for t in secrets {
                 assert!(!t.is_empty());
                 if t.len() >= 16 && t.bytes().all(|b| b.is_ascii_alphanumeric()) && !shown(t) {
