@@ -20,25 +20,50 @@ impl RedirectUri {
         &self.0
     }
 
-    /// Exact comparison, except that for loopback redirects the port is
-    /// ignored (RFC 8252 §7.3: native apps get an ephemeral port).
+    /// Exact string comparison (RFC 9700 §4.1.3), except that for an
+    /// `http://` redirect to a loopback IP address the port may differ
+    /// (RFC 8252 §7.3: native apps get an ephemeral port). Everything else
+    /// must be spelt as registered: no URL normalisation (case, dot
+    /// segments, default ports, other spellings of the address) applies.
     pub fn matches(&self, presented: &str) -> bool {
         if self.0 == presented {
             return true;
         }
-        let (Ok(reg), Ok(got)) = (Url::parse(&self.0), Url::parse(presented)) else {
+        let Ok(reg) = Url::parse(&self.0) else {
             return false;
         };
-        reg.scheme() == "http"
-            && got.scheme() == "http"
-            && is_loopback_ip(&reg)
-            && reg.host() == got.host()
-            && reg.path() == got.path()
-            && reg.query() == got.query()
-            && got.fragment().is_none()
-            && got.username().is_empty()
-            && got.password().is_none()
+        if reg.scheme() != "http" || !is_loopback_ip(&reg) || Url::parse(presented).is_err() {
+            return false;
+        }
+        matches!(
+            (without_port(&self.0), without_port(presented)),
+            (Some(a), Some(b)) if a == b
+        )
     }
+}
+
+/// An `http://host[:port]…` URI as the text before and after its port
+/// (the port, digits only, left out), or None if it is not spelt so.
+fn without_port(s: &str) -> Option<(&str, &str)> {
+    const PREFIX: &str = "http://";
+    let rest = s.strip_prefix(PREFIX)?;
+    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = rest.get(..authority_len)?;
+    let host_len = match authority.rfind(':') {
+        Some(i)
+            if i > 0
+                && authority
+                    .get(i + 1..)
+                    .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit())) =>
+        {
+            i
+        }
+        _ => authority_len,
+    };
+    Some((
+        s.get(..PREFIX.len() + host_len)?,
+        s.get(PREFIX.len() + authority_len..)?,
+    ))
 }
 
 fn is_loopback_ip(u: &Url) -> bool {
@@ -186,5 +211,35 @@ mod tests {
         assert!(!l.matches("http://127.0.0.1:51234/other"));
         let n = RedirectUri::try_from("http://localhost/cb").unwrap();
         assert!(!n.matches("http://localhost:5555/cb"));
+        let v6 = RedirectUri::try_from("http://[::1]/cb").unwrap();
+        assert!(v6.matches("http://[::1]:51234/cb"));
+        assert!(!v6.matches("http://[::1]:51234/cb?x"));
+    }
+
+    /// Found by fuzz/fuzz_targets/redirect.rs: a loopback redirect matched
+    /// any URL that *parses* to the same scheme, host, path and query, so
+    /// spellings other than the registered one got through (RFC 9700 §4.1.3
+    /// allows only the port to differ).
+    #[test]
+    fn loopback_matching_ignores_only_the_port() {
+        let l = RedirectUri::try_from("http://127.0.0.1/cb").unwrap();
+        for other in [
+            "HTTP://127.0.0.1:81/cb",
+            "http://127.0.0.1:80/a/../cb",
+            "http://127.0.0.1:80/./cb",
+            "http://127.1:5000/cb",
+            "http://0x7f.0.0.1:5000/cb",
+            "http://127.0.0.1:5000/c\tb",
+            "http://127.0.0.1:5000/cb#",
+            "http://127.0.0.1:/cb/",
+        ] {
+            assert!(!l.matches(other), "{other:?}");
+        }
+        assert!(l.matches("http://127.0.0.1:5000/cb"));
+        assert!(l.matches("http://127.0.0.1:80/cb"));
+        let p = RedirectUri::try_from("http://127.0.0.1:8400/cb?x=1").unwrap();
+        assert!(p.matches("http://127.0.0.1:1/cb?x=1"));
+        assert!(p.matches("http://127.0.0.1/cb?x=1"));
+        assert!(!p.matches("http://127.0.0.1/cb?x=2"));
     }
 }

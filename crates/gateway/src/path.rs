@@ -74,10 +74,17 @@ fn segment(raw: &str) -> Result<String, PathError> {
             return Err(PathError::Forbidden);
         }
         // Not ASCII: keep the bytes of the character as they came (hyper
-        // only lets through what parses as a URI, so this is rare).
-        let ch_len = raw[i..].chars().next().map_or(1, char::len_utf8);
-        out.push_str(&raw[i..i + ch_len]);
-        i += ch_len;
+        // only lets through what parses as a URI, so this is rare), except
+        // the C1 control characters (U+0080-U+009F), refused like the
+        // ASCII ones.
+        let Some(ch) = raw[i..].chars().next() else {
+            return Err(PathError::Forbidden);
+        };
+        if ch.is_control() {
+            return Err(PathError::Forbidden);
+        }
+        out.push(ch);
+        i += ch.len_utf8();
     }
     Ok(out)
 }
@@ -193,6 +200,10 @@ mod tests {
             "/gateway/orders%5cadmin",
             "/gateway/a\\b",
             "/gateway/a%00",
+            // Found by fuzz/fuzz_targets/path.rs: a C1 control character
+            // (U+0098) went through and stayed in the normalised path.
+            "/\u{98}",
+            "/gateway/a\u{85}b",
         ] {
             assert_eq!(normalise(p), Err(PathError::Forbidden), "{p}");
         }

@@ -37,6 +37,22 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
 pub use verify::IdpTrust;
 
+/// Entry points for the fuzz targets under `fuzz/`; not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::{SamlError, SamlPolicy, ValidatedAssertion};
+
+    /// What follows a verified signature, which a fuzzer cannot forge: the reader of
+    /// the signed bytes and the RFC 7522 checks.
+    pub fn check_signed(
+        signed: &[u8],
+        policy: &SamlPolicy,
+        now: i64,
+    ) -> Result<ValidatedAssertion, SamlError> {
+        crate::check_assertion(crate::assertion::parse(signed)?, policy, now)
+    }
+}
+
 /// `SubjectConfirmation@Method` of a bearer confirmation.
 pub const BEARER_METHOD: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
 
