@@ -74,7 +74,7 @@ pub fn answer<'a>(
         get("state").is_some_and(|s| constant_time_eq(s.as_bytes(), pending.state.as_bytes()));
     if !state_ok {
         return Err(ConnectError::Protocol(
-            "refused the answer: its state does not match the one this authorization sent, so it belongs to another (or a forged) request; nothing was stored".into(),
+            "its state does not match the one this authorization sent, so it belongs to another (or a forged) request".into(),
         ));
     }
     if let Some(error) = get("error") {

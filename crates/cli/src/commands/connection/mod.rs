@@ -438,7 +438,9 @@ pub async fn run(cfg: &Config, cmd: ConnectionCmd, as_json: bool) -> anyhow::Res
                     anyhow::anyhow!("no answer on {} within {wait} s", pending.redirect_uri)
                 })??;
                 let code = authorize::answer(&pending, &params).map_err(|e| {
-                    anyhow::anyhow!("{e}. Run `tollgate connection authorize {name}` again.")
+                    anyhow::anyhow!(
+                        "refused the provider's answer: {e}; nothing was stored. Run `tollgate connection authorize {name}` again."
+                    )
                 })?;
                 let t = c
                     .complete_authorization(

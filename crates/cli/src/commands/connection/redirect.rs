@@ -111,7 +111,7 @@ fn redirect_page(
     (
         status,
         Html(format!(
-            "<!doctype html><meta charset=\"utf-8\"><title>Tollgate</title><p>{text}</p>"
+            "<!doctype html><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Tollgate</title><p>{text}</p>"
         )),
     )
 }
